@@ -1,0 +1,66 @@
+# The targets developers and CI share. `make run` and `make test` are the README contract:
+# both work on a fresh clone with only Python 3.11+ and make.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run token test lint typecheck unit integration bench migrate bundle check-infra clean
+
+help:
+	@echo "make run          run all four functions locally (embedded PostgreSQL, dev keys)"
+	@echo "make test         lint, type-check and run the whole test suite"
+	@echo "make bench        run the benchmark suite (pytest-benchmark)"
+	@echo "make token        mint a dev token: make token TENANT=acme SCOPES='registry:read' TTL=3600"
+	@echo "make migrate      apply migrations to MIGRATION_DATABASE_URL (or the embedded database)"
+	@echo "make bundle       assemble the deployable source bundle in build/bundle"
+	@echo "make check-infra  offline Terraform checks: fmt, checkov, HCL invariants, bundle smoke"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m tools.devserver
+
+token: $(STAMP)
+	@$(BIN)/python -m tools.mint_token $(if $(TENANT),--tenant $(TENANT)) $(if $(SCOPES),--scopes "$(SCOPES)") $(if $(TTL),--ttl $(TTL)) $(if $(SUB),--subject $(SUB))
+
+migrate: $(STAMP)
+	$(BIN)/python -m tools.migrate
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/pytest tests/performance --benchmark-only --benchmark-columns=min,mean,median,stddev,rounds $(PYTEST_ARGS)
+
+bundle: $(STAMP)
+	bash tools/bundle.sh
+
+check-infra: $(STAMP)
+	bash tools/check_infra.sh
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache .benchmarks

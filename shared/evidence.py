@@ -1,0 +1,402 @@
+"""Evidence: signed checkpoints, record verification, consistency proofs and the audit.
+
+Checkpoints are signed lazily: when a proof is asked for and the log has grown past the
+latest checkpoint, a new one is signed over the current head, but only after the stored
+chain and the previous checkpoint have been re-checked, so the service never signs over a
+history that was edited underneath it.
+
+Example::
+
+    evidence = Evidence(repository, signer, trusted_keys, publisher, clock=utc_now)
+    report = evidence.verify(principal, entity_id)
+    print(report.valid, [c.name for c in report.checks if not c.ok])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.core import merkle
+from shared.core.errors import InputError, NotFoundError, VerificationError
+from shared.core.hashing import GENESIS_CHAIN_HASH, chain_hash, digests_equal, leaf_hash
+from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
+from shared.core.records import (
+    Checkpoint,
+    ConsistencyProof,
+    InclusionProof,
+    VersionRecord,
+    sign_checkpoint,
+)
+from shared.core.signing import PublicKey, Signer
+from shared.core.verification import CheckResult, record_checks, verify_checkpoint, verify_record
+from shared.publisher import CheckpointPublisher
+from shared.repository import Repository, TenantTransaction
+
+
+@dataclasses.dataclass(frozen=True)
+class VerificationReport:
+    """One record's checks, with the inclusion proof and the checkpoint it is proven in."""
+
+    record: VersionRecord
+    checks: tuple[CheckResult, ...]
+    inclusion_proof: InclusionProof | None
+    checkpoint: Checkpoint | None
+
+    @property
+    def valid(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "record": self.record.to_dict(),
+            "checks": [check.to_dict() for check in self.checks],
+            "inclusion_proof": self.inclusion_proof.to_dict() if self.inclusion_proof else None,
+            "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencyReport:
+    """Proof that the tree of ``second_size`` extends the tree of ``first_size``."""
+
+    proof: ConsistencyProof
+    first_root: bytes
+    second_root: bytes
+    first_checkpoint: Checkpoint | None
+    second_checkpoint: Checkpoint | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "first_size": self.proof.first_size,
+            "second_size": self.proof.second_size,
+            "first_root": self.first_root.hex(),
+            "second_root": self.second_root.hex(),
+            "proof": self.proof.to_dict(),
+            "first_checkpoint": self.first_checkpoint.to_dict() if self.first_checkpoint else None,
+            "second_checkpoint": (
+                self.second_checkpoint.to_dict() if self.second_checkpoint else None
+            ),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditReport:
+    """The result of re-verifying a tenant's whole log; the first bad seq when invalid."""
+
+    records_checked: int
+    checkpoints_checked: int
+    failure: VerificationError | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.failure is None
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        return self.failure.seq if self.failure else None
+
+    def to_dict(self) -> dict[str, Any]:
+        error = None
+        if self.failure is not None:
+            error = {
+                "check": self.failure.check,
+                "seq": self.failure.seq,
+                "detail": self.failure.detail,
+                "expected": self.failure.expected,
+                "found": self.failure.found,
+            }
+        return {
+            "valid": self.valid,
+            "records_checked": self.records_checked,
+            "checkpoints_checked": self.checkpoints_checked,
+            "first_bad_seq": self.first_bad_seq,
+            "error": error,
+        }
+
+
+def _check_leaves(leaves: Sequence[tuple[int, bytes, bytes]], upto: int) -> None:
+    """Raise unless ``leaves`` are seqs 1..upto with every chain link intact."""
+    previous = GENESIS_CHAIN_HASH
+    for expected_seq, (seq, leaf, chain) in enumerate(leaves, start=1):
+        if seq != expected_seq:
+            raise VerificationError(
+                f"seq {expected_seq} is missing from the log",
+                check="seq",
+                seq=expected_seq,
+                expected=expected_seq,
+                found=seq,
+            )
+        computed = chain_hash(previous, leaf)
+        if not digests_equal(computed, chain):
+            raise VerificationError(
+                f"record seq {seq}: chain hash does not link to seq {seq - 1}",
+                check="chain_hash",
+                seq=seq,
+                expected=computed.hex(),
+                found=chain.hex(),
+            )
+        previous = chain
+    if len(leaves) != upto:
+        raise VerificationError(
+            f"the log holds {len(leaves)} records, {upto} expected",
+            check="seq",
+            seq=len(leaves) + 1,
+            expected=upto,
+            found=len(leaves),
+        )
+
+
+class Evidence:
+    """Checkpoints, proofs, verification and audit for one registry."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        signer: Signer,
+        trusted_keys: Mapping[str, PublicKey],
+        publisher: CheckpointPublisher,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._repository = repository
+        self._signer = signer
+        self._trusted_keys = trusted_keys
+        self._publisher = publisher
+        self._clock = clock
+
+    # --- checkpoints -----------------------------------------------------------------
+
+    def latest_checkpoint(self, principal: Principal) -> Checkpoint:
+        principal.require(SCOPE_READ)
+        return self._current_checkpoint(principal.tenant_id)
+
+    def _current_checkpoint(self, tenant_id: str) -> Checkpoint:
+        """The latest checkpoint, first signing a new one if the log has grown past it."""
+        with self._repository.read_transaction(tenant_id) as tx:
+            latest = tx.latest_checkpoint()
+            head = tx.head()
+        if head.seq == 0:
+            raise NotFoundError("this tenant's log is empty; there is no checkpoint yet")
+        if latest is not None and latest.tree_size >= head.seq:
+            return latest
+        return self._sign_checkpoint(tenant_id, head.seq, latest)
+
+    def _sign_checkpoint(
+        self, tenant_id: str, upto: int, previous: Checkpoint | None
+    ) -> Checkpoint:
+        with self._repository.read_transaction(tenant_id) as tx:
+            leaves = tx.leaves(upto)
+        _check_leaves(leaves, upto)
+        hashes = [leaf for _, leaf, _ in leaves]
+        if previous is not None:
+            verify_checkpoint(previous, self._trusted_keys)
+            old_root = merkle.root(hashes[: previous.tree_size])
+            if not digests_equal(old_root, previous.root_hash):
+                raise VerificationError(
+                    f"the log no longer matches the checkpoint at tree size {previous.tree_size}",
+                    check="checkpoint_root",
+                    seq=previous.tree_size,
+                    expected=previous.root_hash.hex(),
+                    found=old_root.hex(),
+                )
+        checkpoint = sign_checkpoint(
+            tenant_id=tenant_id,
+            tree_size=upto,
+            root_hash=merkle.root(hashes),
+            chain_head=leaves[-1][2],
+            created_at=self._clock().astimezone(UTC),
+            signer=self._signer,
+        )
+        with self._repository.read_transaction(tenant_id) as tx:
+            if not tx.insert_checkpoint(checkpoint):
+                # Another process signed this size first; theirs is the one on record.
+                stored = tx.checkpoint_at(upto)
+                assert stored is not None
+                return stored
+        self._publisher.publish(checkpoint)
+        return checkpoint
+
+    # --- verification ----------------------------------------------------------------
+
+    def verify(
+        self, principal: Principal, entity_id: str, version: int | None = None
+    ) -> VerificationReport:
+        principal.require(SCOPE_READ)
+        tenant_id = principal.tenant_id
+        with self._repository.read_transaction(tenant_id) as tx:
+            record = tx.current(entity_id) if version is None else tx.version(entity_id, version)
+            if record is None:
+                raise NotFoundError(
+                    f"no entity {entity_id}" + (f" version {version}" if version else "")
+                )
+            previous = tx.chain_hash_at(record.seq - 1)
+        checks = list(
+            record_checks(
+                record,
+                previous_chain_hash=previous if previous is not None else GENESIS_CHAIN_HASH,
+                trusted_keys=self._trusted_keys,
+            )
+        )
+        if previous is None:
+            checks.append(
+                CheckResult("predecessor", False, f"seq {record.seq - 1} is missing from the log")
+            )
+        try:
+            checkpoint = self._current_checkpoint(tenant_id)
+            verify_checkpoint(checkpoint, self._trusted_keys)
+        except VerificationError as exc:
+            checks.append(CheckResult("checkpoint", False, exc.detail))
+            return VerificationReport(record, tuple(checks), None, None)
+        checks.append(
+            CheckResult(
+                "checkpoint",
+                True,
+                f"checkpoint at tree size {checkpoint.tree_size} is signed by {checkpoint.key_id}",
+            )
+        )
+        proof, inclusion = self._inclusion(tenant_id, record, checkpoint)
+        checks.append(inclusion)
+        return VerificationReport(record, tuple(checks), proof, checkpoint)
+
+    def _inclusion(
+        self, tenant_id: str, record: VersionRecord, checkpoint: Checkpoint
+    ) -> tuple[InclusionProof | None, CheckResult]:
+        if record.seq > checkpoint.tree_size:
+            return None, CheckResult(
+                "inclusion",
+                False,
+                f"seq {record.seq} is beyond checkpoint size {checkpoint.tree_size}",
+            )
+        with self._repository.read_transaction(tenant_id) as tx:
+            hashes = [leaf for _, leaf, _ in tx.leaves(checkpoint.tree_size)]
+        index = record.seq - 1
+        if len(hashes) != checkpoint.tree_size:
+            return None, CheckResult(
+                "inclusion",
+                False,
+                f"the log holds {len(hashes)} records; the checkpoint, {checkpoint.tree_size}",
+            )
+        proof = InclusionProof(
+            index, checkpoint.tree_size, tuple(merkle.inclusion_proof(index, hashes))
+        )
+        try:
+            merkle.verify_inclusion(
+                index=index,
+                tree_size=checkpoint.tree_size,
+                leaf_hash=leaf_hash(record.canonical),
+                proof=proof.hashes,
+                root=checkpoint.root_hash,
+            )
+        except VerificationError as exc:
+            return proof, CheckResult("inclusion", False, exc.detail)
+        return proof, CheckResult(
+            "inclusion",
+            True,
+            f"included at index {index} of the tree of size {checkpoint.tree_size}",
+        )
+
+    def consistency(self, principal: Principal, first: int, second: int) -> ConsistencyReport:
+        principal.require(SCOPE_READ)
+        if not 1 <= first <= second:
+            raise InputError("need 1 <= first <= second", path="first")
+        with self._repository.read_transaction(principal.tenant_id) as tx:
+            head = tx.head()
+            if second > head.seq:
+                raise NotFoundError(f"the log has {head.seq} records; no tree of size {second}")
+            hashes = [leaf for _, leaf, _ in tx.leaves(second)]
+            first_checkpoint = tx.checkpoint_at(first)
+            second_checkpoint = tx.checkpoint_at(second)
+        proof = ConsistencyProof(first, second, tuple(merkle.consistency_proof(first, hashes)))
+        first_root, second_root = merkle.root(hashes[:first]), merkle.root(hashes)
+        for checkpoint, computed in (
+            (first_checkpoint, first_root),
+            (second_checkpoint, second_root),
+        ):
+            if checkpoint is not None and not digests_equal(checkpoint.root_hash, computed):
+                raise VerificationError(
+                    f"the log no longer matches the checkpoint at tree size {checkpoint.tree_size}",
+                    check="checkpoint_root",
+                    seq=checkpoint.tree_size,
+                    expected=checkpoint.root_hash.hex(),
+                    found=computed.hex(),
+                )
+        merkle.verify_consistency(
+            first_size=first,
+            second_size=second,
+            first_root=first_root,
+            second_root=second_root,
+            proof=proof.hashes,
+        )
+        return ConsistencyReport(
+            proof, first_root, second_root, first_checkpoint, second_checkpoint
+        )
+
+    # --- audit -----------------------------------------------------------------------
+
+    def audit(self, principal: Principal) -> AuditReport:
+        """Re-verify the tenant's whole log in seq order, streaming; stop at the first bad seq."""
+        principal.require(SCOPE_ADMIN)
+        with self._repository.read_transaction(principal.tenant_id) as tx:
+            return self._audit(tx)
+
+    def _audit(self, tx: TenantTransaction) -> AuditReport:
+        stored = {cp.tree_size: cp for cp in tx.checkpoints()}
+        accumulator = merkle.MerkleAccumulator()
+        previous = GENESIS_CHAIN_HASH
+        checked = checkpoints_checked = 0
+        try:
+            for record in tx.iter_log():
+                expected_seq = checked + 1
+                if record.seq != expected_seq:
+                    raise VerificationError(
+                        f"seq {expected_seq} is missing from the log (next is {record.seq})",
+                        check="seq",
+                        seq=expected_seq,
+                        expected=expected_seq,
+                        found=record.seq,
+                    )
+                verify_record(record, previous_chain_hash=previous, trusted_keys=self._trusted_keys)
+                accumulator.append(record.leaf_hash)
+                checked += 1
+                previous = record.chain_hash
+                checkpoint = stored.get(record.seq)
+                if checkpoint is not None:
+                    self._check_checkpoint(checkpoint, accumulator.root(), previous)
+                    checkpoints_checked += 1
+            beyond = [size for size in stored if size > checked]
+            if beyond:
+                raise VerificationError(
+                    f"a checkpoint was signed at tree size {max(beyond)} but the log ends at seq "
+                    f"{checked}: records were removed",
+                    check="truncation",
+                    seq=checked + 1,
+                    expected=max(beyond),
+                    found=checked,
+                )
+        except VerificationError as failure:
+            return AuditReport(checked, checkpoints_checked, failure)
+        return AuditReport(checked, checkpoints_checked)
+
+    def _check_checkpoint(self, checkpoint: Checkpoint, root: bytes, chain_head: bytes) -> None:
+        try:
+            verify_checkpoint(checkpoint, self._trusted_keys)
+        except VerificationError as exc:
+            raise VerificationError(
+                exc.detail, check=exc.check, seq=checkpoint.tree_size, found=exc.found
+            ) from exc
+        for name, stored, computed in (
+            ("checkpoint_root", checkpoint.root_hash, root),
+            ("checkpoint_chain_head", checkpoint.chain_head, chain_head),
+        ):
+            if not digests_equal(stored, computed):
+                raise VerificationError(
+                    f"the log does not match the checkpoint at tree size {checkpoint.tree_size}",
+                    check=name,
+                    seq=checkpoint.tree_size,
+                    expected=stored.hex(),
+                    found=computed.hex(),
+                )

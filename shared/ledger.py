@@ -1,0 +1,383 @@
+"""Writes to the log: create (single and batch) and supersede, all-or-nothing.
+
+Every write runs in one tenant transaction that starts with the append lock, so the
+records it seals take the next seqs and link to the current chain head. Validation that
+needs no database runs before the transaction; reference and name rules run inside it,
+under the lock, so they cannot race another writer of the same tenant.
+
+Example::
+
+    ledger = Ledger(repository, signer, clock=utc_now, new_id=new_entity_id)
+    result = ledger.create(principal, [("Skill", {"name": "Python", ...})], key=None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.core import entities
+from shared.core.canonical import canonicalize, parse_json
+from shared.core.errors import (
+    ConflictError,
+    IdempotencyKeyReuseError,
+    InputError,
+    NotFoundError,
+    TransitionError,
+    ValidationError,
+    VersionConflictError,
+)
+from shared.core.hashing import sha256
+from shared.core.principal import SCOPE_ADMIN, SCOPE_WRITE, Principal
+from shared.core.records import VersionRecord, seal_record
+from shared.core.signing import Signer
+from shared.repository import LogHead, Repository, TenantTransaction
+
+MAX_BATCH = 1000
+MAX_REASON_LENGTH = 1000
+CREATED_STATUS = 201
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_entity_id() -> str:
+    """A UUIDv7 (RFC 9562): time-ordered, so keyset pagination follows creation order."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76 | ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def is_entity_id(value: object) -> bool:
+    return isinstance(value, str) and _UUID.match(value) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteResult:
+    """The records a write produced; ``replayed`` when an Idempotency-Key repeated it."""
+
+    records: tuple[VersionRecord, ...]
+    replayed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class _Draft:
+    """A validated new version waiting for its seq, chain link and signature."""
+
+    path: str
+    entity_id: str
+    version: int
+    entity_type: str
+    status: str
+    data: dict[str, Any]
+    name_key: str
+    reason: str | None
+    supersedes: int | None
+    references: tuple[entities.Reference, ...]
+
+
+def _check_idempotency_key(key: str | None) -> None:
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise InputError(
+            "Idempotency-Key must be 1-255 visible ASCII characters", path="Idempotency-Key"
+        )
+
+
+def _request_hash(operation: str, request: Mapping[str, object]) -> bytes:
+    return sha256(canonicalize({"operation": operation, "request": dict(request)}))
+
+
+class Ledger:
+    """Seals and appends new versions for one registry."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        signer: Signer,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = new_entity_id,
+    ) -> None:
+        self._repository = repository
+        self._signer = signer
+        self._clock = clock
+        self._new_id = new_id
+        self._key_registered = False
+        self._key_lock = threading.Lock()
+
+    # --- operations ------------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        items: Sequence[tuple[str, object, object]],
+        *,
+        request: Mapping[str, object],
+        idempotency_key: str | None,
+    ) -> WriteResult:
+        """Create one entity per (path, entity_type, data) item, all or nothing.
+
+        ``path`` locates the item in the request ("$" or "$.entities[3]") for errors.
+        """
+        principal.require(SCOPE_WRITE)
+        _check_idempotency_key(idempotency_key)
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise ValidationError(
+                f"a batch holds 1 to {MAX_BATCH} entities, not {len(items)}", path="$.entities"
+            )
+        drafts = [self._new_entity_draft(*item) for item in items]
+        request_hash = _request_hash("create", request) if idempotency_key else b""
+        return self._append(principal, drafts, idempotency_key, request_hash, supersede=None)
+
+    def supersede(
+        self,
+        principal: Principal,
+        entity_id: str,
+        *,
+        expected_version: object,
+        reason: object,
+        data: object | None,
+        status: object | None,
+        request: Mapping[str, object],
+        idempotency_key: str | None,
+    ) -> WriteResult:
+        principal.require(SCOPE_WRITE)
+        _check_idempotency_key(idempotency_key)
+        if not is_entity_id(entity_id):
+            raise NotFoundError(f"no entity {entity_id!r}")
+        if type(expected_version) is not int or expected_version < 1:
+            raise InputError(
+                "expected_version is required: the version you are superseding (an integer >= 1)",
+                path="$.expected_version",
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError(
+                "reason is required: say why this version exists", path="$.reason"
+            )
+        if len(reason.strip()) > MAX_REASON_LENGTH:
+            raise ValidationError(
+                f"reason is longer than {MAX_REASON_LENGTH} characters", path="$.reason"
+            )
+        if data is None and status is None:
+            raise ValidationError("a new version needs new data, a new status, or both", path="$")
+        if status is not None and not isinstance(status, str):
+            raise ValidationError("status must be a string", path="$.status")
+        request_hash = (
+            _request_hash("supersede", {"entity_id": entity_id, **request})
+            if idempotency_key
+            else b""
+        )
+        change = _Change(expected_version, reason.strip(), data, status)
+        return self._append(
+            principal, [], idempotency_key, request_hash, supersede=(entity_id, change)
+        )
+
+    # --- the transaction -------------------------------------------------------------
+
+    def _append(
+        self,
+        principal: Principal,
+        drafts: list[_Draft],
+        idempotency_key: str | None,
+        request_hash: bytes,
+        *,
+        supersede: tuple[str, _Change] | None,
+    ) -> WriteResult:
+        self._ensure_key_registered()
+        with self._repository.append_transaction(principal.tenant_id) as (tx, head):
+            if idempotency_key is not None:
+                stored = tx.find_response(idempotency_key)
+                if stored is not None:
+                    return self._replay(stored.request_hash, stored.body, request_hash)
+            if supersede is not None:
+                drafts = [self._successor_draft(principal, tx, *supersede)]
+            self._check_names(tx, drafts)
+            self._check_references(tx, drafts)
+            records = self._seal(principal, drafts, head)
+            tx.insert_records(records, [d.name_key for d in drafts])
+            if idempotency_key is not None:
+                body = canonicalize([r.to_dict() for r in records])
+                tx.store_response(
+                    idempotency_key, request_hash, CREATED_STATUS, body, records[0].created_at
+                )
+        return WriteResult(tuple(records))
+
+    @staticmethod
+    def _replay(stored_hash: bytes, body: bytes, request_hash: bytes) -> WriteResult:
+        if stored_hash != request_hash:
+            raise IdempotencyKeyReuseError(
+                "this Idempotency-Key was already used with a different request",
+                path="Idempotency-Key",
+            )
+        items = parse_json(body)
+        assert isinstance(items, list)
+        return WriteResult(tuple(VersionRecord.from_dict(item) for item in items), replayed=True)
+
+    def _seal(
+        self, principal: Principal, drafts: Sequence[_Draft], head: LogHead
+    ) -> list[VersionRecord]:
+        created_at = self._clock().astimezone(UTC)
+        previous = head.chain_hash
+        records = []
+        for offset, draft in enumerate(drafts, start=1):
+            record = seal_record(
+                tenant_id=principal.tenant_id,
+                seq=head.seq + offset,
+                entity_id=draft.entity_id,
+                version=draft.version,
+                entity_type=draft.entity_type,
+                status=draft.status,
+                data=draft.data,
+                created_at=created_at,
+                created_by=principal.subject,
+                reason=draft.reason,
+                supersedes=draft.supersedes,
+                previous_chain_hash=previous,
+                signer=self._signer,
+            )
+            previous = record.chain_hash
+            records.append(record)
+        return records
+
+    def _ensure_key_registered(self) -> None:
+        # Records reference signing_keys by key id; publish ours once per process.
+        if self._key_registered:
+            return
+        with self._key_lock:
+            if not self._key_registered:
+                self._repository.register_key(self._signer.public_key, self._clock())
+                self._key_registered = True
+
+    # --- rules -----------------------------------------------------------------------
+
+    def _new_entity_draft(self, path: str, entity_type: object, data: object) -> _Draft:
+        if not isinstance(entity_type, str) or entity_type not in entities.ENTITY_TYPES:
+            raise ValidationError(
+                f"entity_type must be one of {', '.join(entities.ENTITY_TYPES)}",
+                path=f"{path}.entity_type",
+            )
+        clean = entities.validate_data(entity_type, data, path=f"{path}.data")
+        return _Draft(
+            path=f"{path}.data",
+            entity_id=self._new_id(),
+            version=1,
+            entity_type=entity_type,
+            status=entities.initial_status(entity_type),
+            data=clean,
+            name_key=entities.name_key(clean["name"]),
+            reason=None,
+            supersedes=None,
+            references=tuple(entities.references(entity_type, clean, path=f"{path}.data")),
+        )
+
+    def _successor_draft(
+        self, principal: Principal, tx: TenantTransaction, entity_id: str, change: _Change
+    ) -> _Draft:
+        current = tx.current(entity_id)
+        if current is None:
+            raise NotFoundError(f"no entity {entity_id}")
+        if current.version != change.expected_version:
+            raise VersionConflictError(
+                f"expected version {change.expected_version} but the current version is "
+                f"{current.version}",
+                current_version=current.version,
+            )
+        if entities.is_terminal(current.status):
+            raise TransitionError(
+                f"{current.entity_type} {entity_id} is {current.status}; it cannot change",
+                path="$.status",
+            )
+        status = change.status if change.status is not None else current.status
+        entities.check_transition(current.entity_type, current.status, status)
+        if entities.transition_needs_admin(current.entity_type, current.status, status):
+            principal.require(SCOPE_ADMIN)
+        if change.data is not None:
+            data = entities.validate_data(current.entity_type, change.data, path="$.data")
+            refs = tuple(entities.references(current.entity_type, data))
+        else:
+            # Carry the data forward from the signed bytes, never from the jsonb copy.
+            content = parse_json(current.canonical)
+            assert isinstance(content, dict)
+            data = content["data"]
+            refs = ()
+        return _Draft(
+            path="$.data",
+            entity_id=entity_id,
+            version=current.version + 1,
+            entity_type=current.entity_type,
+            status=status,
+            data=data,
+            name_key=entities.name_key(data["name"]),
+            reason=change.reason,
+            supersedes=current.version,
+            references=refs if status != "retired" else (),
+        )
+
+    @staticmethod
+    def _check_names(tx: TenantTransaction, drafts: Sequence[_Draft]) -> None:
+        live = [d for d in drafts if d.status != "retired"]
+        seen: dict[tuple[str, str], str] = {}
+        for draft in live:
+            key = (draft.entity_type, draft.name_key)
+            if key in seen:
+                raise ConflictError(
+                    f"two {draft.entity_type} entities in this request share a name",
+                    path=f"{draft.path}.name",
+                    first=f"{seen[key]}.name",
+                )
+            seen[key] = draft.path
+        by_type: dict[str, list[_Draft]] = {}
+        for draft in live:
+            by_type.setdefault(draft.entity_type, []).append(draft)
+        for entity_type, group in by_type.items():
+            exclude = group[0].entity_id if group[0].version > 1 else None
+            taken = tx.name_conflicts(entity_type, [d.name_key for d in group], exclude)
+            for draft in group:
+                if draft.name_key in taken:
+                    raise ConflictError(
+                        f"a {entity_type} with this name already exists in this tenant",
+                        path=f"{draft.path}.name",
+                    )
+
+    @staticmethod
+    def _check_references(tx: TenantTransaction, drafts: Sequence[_Draft]) -> None:
+        wanted = sorted({ref.entity_id for d in drafts for ref in d.references})
+        states = tx.current_states(wanted)
+        for draft in drafts:
+            for ref in draft.references:
+                state = states.get(ref.entity_id)
+                if state is None or state.entity_type != ref.expected_type:
+                    raise ValidationError(
+                        f"{ref.path} must name an existing {ref.expected_type} in this tenant",
+                        path=ref.path,
+                        entity_id=ref.entity_id,
+                    )
+                if state.status == "retired":
+                    raise ValidationError(
+                        f"{ref.expected_type} {ref.entity_id} is retired", path=ref.path
+                    )
+                if ref.must_be_certified and state.status != "certified":
+                    raise ValidationError(
+                        f"{ref.expected_type} {ref.entity_id} is {state.status}, not certified",
+                        path=ref.path,
+                    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Change:
+    expected_version: int
+    reason: str
+    data: object | None
+    status: str | None

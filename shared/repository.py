@@ -1,0 +1,434 @@
+"""The repository: the only module that runs SQL.
+
+Every transaction sets the tenant with ``set_config('app.tenant_id', ..., true)`` inside
+itself, so row-level security applies and nothing leaks to the next user of a pooled
+connection. Appends start with ``registry.begin_append``, which sets the tenant, takes the
+tenant's advisory lock and returns the log head in one round trip.
+
+Example::
+
+    repo = Repository(engine)
+    with repo.append_transaction("acme") as (tx, head):
+        tx.insert_records([record], ["python"])
+    with repo.read_transaction("acme") as tx:
+        tx.current(entity_id)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from shared.core.errors import ConflictError, StorageError
+from shared.core.hashing import GENESIS_CHAIN_HASH
+from shared.core.records import Checkpoint, VersionRecord
+from shared.core.signing import PublicKey
+from shared.schema import entity_versions
+
+_RECORD_COLUMNS = (
+    "tenant_id, seq, entity_id::text AS entity_id, version, entity_type, status, data, "
+    "created_at, created_by, reason, supersedes, canonical, leaf_hash, chain_hash, "
+    "signature, key_id"
+)
+# A version is current when no version supersedes it.
+_IS_CURRENT = (
+    "NOT EXISTS (SELECT 1 FROM registry.entity_versions AS s "
+    "WHERE s.tenant_id = v.tenant_id AND s.entity_id = v.entity_id AND s.supersedes = v.version)"
+)
+
+_SET_TENANT = sa.text("SELECT set_config('app.tenant_id', :tenant, true)")
+_BEGIN_APPEND = sa.text("SELECT head_seq, head_chain_hash FROM registry.begin_append(:tenant)")
+_GET_VERSION = sa.text(
+    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
+    "AND v.version = :version"
+)
+_GET_CURRENT = sa.text(
+    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
+    "ORDER BY v.version DESC LIMIT 1"
+)
+_HISTORY = sa.text(
+    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) ORDER BY v.version"
+)
+_CURRENT_STATES = sa.text(
+    "SELECT DISTINCT ON (v.entity_id) v.entity_id::text, v.entity_type, v.status "
+    "FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.entity_id = ANY(CAST(:ids AS uuid[])) "
+    "ORDER BY v.entity_id, v.version DESC"
+)
+_NAME_CONFLICTS = sa.text(
+    "SELECT v.name_key FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.entity_type = :entity_type "
+    "AND v.name_key = ANY(CAST(:keys AS text[])) AND v.status <> 'retired' "
+    "AND v.entity_id IS DISTINCT FROM CAST(:exclude AS uuid) "
+    f"AND {_IS_CURRENT}"
+)
+_LOG_RANGE = sa.text(
+    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.seq >= :from_seq ORDER BY v.seq LIMIT :limit"
+)
+_LEAVES = sa.text(
+    "SELECT v.seq, v.leaf_hash, v.chain_hash FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.seq <= :upto ORDER BY v.seq"
+)
+_HEAD = sa.text(
+    "SELECT v.seq, v.chain_hash FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant ORDER BY v.seq DESC LIMIT 1"
+)
+_CHAIN_AT = sa.text(
+    "SELECT v.chain_hash FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.seq = :seq"
+)
+_CHECKPOINT_COLUMNS = "tenant_id, tree_size, root_hash, chain_head, created_at, key_id, signature"
+_LATEST_CHECKPOINT = sa.text(
+    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
+    "WHERE tenant_id = :tenant ORDER BY tree_size DESC LIMIT 1"
+)
+_CHECKPOINT_AT = sa.text(
+    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
+    "WHERE tenant_id = :tenant AND tree_size = :size"
+)
+_ALL_CHECKPOINTS = sa.text(
+    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
+    "WHERE tenant_id = :tenant ORDER BY tree_size"
+)
+_INSERT_CHECKPOINT = sa.text(
+    "INSERT INTO registry.checkpoints "
+    f"({_CHECKPOINT_COLUMNS}) VALUES (:tenant_id, :tree_size, :root_hash, :chain_head, "
+    ":created_at, :key_id, :signature) ON CONFLICT (tenant_id, tree_size) DO NOTHING"
+)
+_FIND_IDEMPOTENT = sa.text(
+    "SELECT request_hash, response_status, response_body FROM registry.idempotency_keys "
+    "WHERE tenant_id = :tenant AND idempotency_key = :key"
+)
+_INSERT_IDEMPOTENT = sa.text(
+    "INSERT INTO registry.idempotency_keys (tenant_id, idempotency_key, request_hash, "
+    "response_status, response_body, created_at) VALUES (:tenant, :key, :request_hash, "
+    ":status, :body, :created_at)"
+)
+_REGISTER_KEY = sa.text(
+    "INSERT INTO registry.signing_keys (key_id, algorithm, public_key_pem, created_at) "
+    "VALUES (:key_id, :algorithm, :pem, :created_at) ON CONFLICT (key_id) DO NOTHING"
+)
+_REVISION = sa.text("SELECT version_num FROM alembic_version")
+
+# Unique violations that mean "somebody appended first": the chain position or the
+# successor slot was taken. Without the advisory lock these are what stops a fork.
+_APPEND_RACE_CONSTRAINTS = {
+    "pk_entity_versions",
+    "uq_entity_versions_tenant_id_entity_id_supersedes",
+    "uq_entity_versions_tenant_id_entity_id_version",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LogHead:
+    """The newest record of a tenant's log (seq 0 and the genesis hash when empty)."""
+
+    seq: int
+    chain_hash: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityState:
+    entity_type: str
+    status: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredResponse:
+    request_hash: bytes
+    status: int
+    body: bytes
+
+
+def _record(row: Any) -> VersionRecord:
+    m = row._mapping
+    return VersionRecord(
+        tenant_id=m["tenant_id"],
+        seq=m["seq"],
+        entity_id=m["entity_id"],
+        version=m["version"],
+        entity_type=m["entity_type"],
+        status=m["status"],
+        data=m["data"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        reason=m["reason"],
+        supersedes=m["supersedes"],
+        canonical=bytes(m["canonical"]),
+        leaf_hash=bytes(m["leaf_hash"]),
+        chain_hash=bytes(m["chain_hash"]),
+        signature=bytes(m["signature"]),
+        key_id=m["key_id"],
+    )
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    m = row._mapping
+    return Checkpoint(
+        tenant_id=m["tenant_id"],
+        tree_size=m["tree_size"],
+        root_hash=bytes(m["root_hash"]),
+        chain_head=bytes(m["chain_head"]),
+        created_at=m["created_at"],
+        key_id=m["key_id"],
+        signature=bytes(m["signature"]),
+    )
+
+
+def _sqlstate(exc: sa_exc.DBAPIError) -> tuple[str | None, str | None]:
+    """(SQLSTATE, constraint name) from a pg8000 error, when it carries them."""
+    args = getattr(exc.orig, "args", ())
+    if args and isinstance(args[0], Mapping):
+        return args[0].get("C"), args[0].get("n")
+    return None, None
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn driver and pool failures into the registry's StorageError / ConflictError."""
+    try:
+        yield
+    except sa_exc.IntegrityError as exc:
+        code, constraint = _sqlstate(exc)
+        if code == "23505" and constraint in _APPEND_RACE_CONSTRAINTS:
+            raise ConflictError(
+                "a concurrent write to this tenant's log won; retry the request",
+                constraint=constraint,
+            ) from exc
+        raise StorageError("the database refused the write", sqlstate=code) from exc
+    except sa_exc.TimeoutError as exc:
+        raise StorageError("no database connection available; retry shortly") from exc
+    except sa_exc.DBAPIError as exc:
+        code, _ = _sqlstate(exc)
+        if exc.connection_invalidated or code is None or code.startswith(("08", "57", "53")):
+            raise StorageError("the database is unavailable; retry shortly", sqlstate=code) from exc
+        raise StorageError("the database rejected the operation", sqlstate=code) from exc
+
+
+class TenantTransaction:
+    """Statements run inside one transaction scoped to one tenant."""
+
+    def __init__(self, conn: Connection, tenant_id: str) -> None:
+        self.conn = conn
+        self.tenant_id = tenant_id
+
+    def _params(self, **values: Any) -> dict[str, Any]:
+        return {"tenant": self.tenant_id, **values}
+
+    # --- reads -----------------------------------------------------------------------
+
+    def version(self, entity_id: str, version: int) -> VersionRecord | None:
+        row = self.conn.execute(
+            _GET_VERSION, self._params(entity_id=entity_id, version=version)
+        ).first()
+        return _record(row) if row else None
+
+    def current(self, entity_id: str) -> VersionRecord | None:
+        row = self.conn.execute(_GET_CURRENT, self._params(entity_id=entity_id)).first()
+        return _record(row) if row else None
+
+    def history(self, entity_id: str) -> list[VersionRecord]:
+        rows = self.conn.execute(_HISTORY, self._params(entity_id=entity_id))
+        return [_record(row) for row in rows]
+
+    def list_current(
+        self,
+        *,
+        entity_type: str | None,
+        status: str | None,
+        after_entity_id: str | None,
+        limit: int,
+    ) -> list[VersionRecord]:
+        # Entity ids are time-ordered (UUIDv7), so keyset order is creation order.
+        v = entity_versions.alias("v")
+        s = entity_versions.alias("s")
+        successor = (
+            sa.select(sa.literal(1))
+            .where(s.c.tenant_id == v.c.tenant_id)
+            .where(s.c.entity_id == v.c.entity_id)
+            .where(s.c.supersedes == v.c.version)
+        )
+        query = (
+            sa.select(v)
+            .where(v.c.tenant_id == self.tenant_id)
+            .where(~sa.exists(successor))
+            .order_by(v.c.entity_id)
+            .limit(limit)
+        )
+        if entity_type is not None:
+            query = query.where(v.c.entity_type == entity_type)
+        if status is not None:
+            query = query.where(v.c.status == status)
+        if after_entity_id is not None:
+            query = query.where(v.c.entity_id > after_entity_id)
+        return [_record(row) for row in self.conn.execute(query)]
+
+    def log_range(self, from_seq: int, limit: int) -> list[VersionRecord]:
+        rows = self.conn.execute(_LOG_RANGE, self._params(from_seq=from_seq, limit=limit))
+        return [_record(row) for row in rows]
+
+    def iter_log(self, batch_size: int = 1000) -> Iterator[VersionRecord]:
+        """Every record in seq order, fetched in keyset batches (bounded memory)."""
+        next_seq = 1
+        while True:
+            batch = self.log_range(next_seq, batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            next_seq = batch[-1].seq + 1
+
+    def head(self) -> LogHead:
+        row = self.conn.execute(_HEAD, self._params()).first()
+        return LogHead(row[0], bytes(row[1])) if row else LogHead(0, GENESIS_CHAIN_HASH)
+
+    def chain_hash_at(self, seq: int) -> bytes | None:
+        """The stored chain hash at ``seq``; the genesis hash for seq 0."""
+        if seq == 0:
+            return GENESIS_CHAIN_HASH
+        row = self.conn.execute(_CHAIN_AT, self._params(seq=seq)).first()
+        return bytes(row[0]) if row else None
+
+    def leaves(self, upto: int) -> list[tuple[int, bytes, bytes]]:
+        """(seq, leaf hash, chain hash) of every record with seq <= upto, in order."""
+        rows = self.conn.execute(_LEAVES, self._params(upto=upto))
+        return [(row[0], bytes(row[1]), bytes(row[2])) for row in rows]
+
+    def current_states(self, entity_ids: Sequence[str]) -> dict[str, EntityState]:
+        if not entity_ids:
+            return {}
+        rows = self.conn.execute(_CURRENT_STATES, self._params(ids=list(entity_ids)))
+        return {row[0]: EntityState(row[1], row[2]) for row in rows}
+
+    def name_conflicts(
+        self, entity_type: str, name_keys: Sequence[str], exclude_entity_id: str | None = None
+    ) -> set[str]:
+        rows = self.conn.execute(
+            _NAME_CONFLICTS,
+            self._params(entity_type=entity_type, keys=list(name_keys), exclude=exclude_entity_id),
+        )
+        return {row[0] for row in rows}
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        row = self.conn.execute(_LATEST_CHECKPOINT, self._params()).first()
+        return _checkpoint(row) if row else None
+
+    def checkpoint_at(self, tree_size: int) -> Checkpoint | None:
+        row = self.conn.execute(_CHECKPOINT_AT, self._params(size=tree_size)).first()
+        return _checkpoint(row) if row else None
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return [_checkpoint(row) for row in self.conn.execute(_ALL_CHECKPOINTS, self._params())]
+
+    def find_response(self, key: str) -> StoredResponse | None:
+        row = self.conn.execute(_FIND_IDEMPOTENT, self._params(key=key)).first()
+        return StoredResponse(bytes(row[0]), row[1], bytes(row[2])) if row else None
+
+    # --- writes ----------------------------------------------------------------------
+
+    def insert_records(self, records: Sequence[VersionRecord], name_keys: Sequence[str]) -> None:
+        """One multi-row INSERT for the whole batch."""
+        rows = [
+            {
+                "tenant_id": r.tenant_id,
+                "seq": r.seq,
+                "entity_id": r.entity_id,
+                "version": r.version,
+                "supersedes": r.supersedes,
+                "entity_type": r.entity_type,
+                "status": r.status,
+                "name_key": name_key,
+                "created_at": r.created_at,
+                "created_by": r.created_by,
+                "reason": r.reason,
+                "data": r.data,
+                "canonical": r.canonical,
+                "leaf_hash": r.leaf_hash,
+                "chain_hash": r.chain_hash,
+                "signature": r.signature,
+                "key_id": r.key_id,
+            }
+            for r, name_key in zip(records, name_keys, strict=True)
+        ]
+        self.conn.execute(entity_versions.insert().values(rows))
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        """Store a checkpoint; False when one of that size already exists."""
+        result = self.conn.execute(
+            _INSERT_CHECKPOINT,
+            {
+                "tenant_id": checkpoint.tenant_id,
+                "tree_size": checkpoint.tree_size,
+                "root_hash": checkpoint.root_hash,
+                "chain_head": checkpoint.chain_head,
+                "created_at": checkpoint.created_at,
+                "key_id": checkpoint.key_id,
+                "signature": checkpoint.signature,
+            },
+        )
+        return bool(result.rowcount)
+
+    def store_response(
+        self, key: str, request_hash: bytes, status: int, body: bytes, created_at: datetime
+    ) -> None:
+        self.conn.execute(
+            _INSERT_IDEMPOTENT,
+            self._params(
+                key=key, request_hash=request_hash, status=status, body=body, created_at=created_at
+            ),
+        )
+
+
+class Repository:
+    """Opens tenant-scoped transactions on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def read_transaction(self, tenant_id: str) -> Iterator[TenantTransaction]:
+        with translate_errors(), self.engine.begin() as conn:
+            conn.execute(_SET_TENANT, {"tenant": tenant_id})
+            yield TenantTransaction(conn, tenant_id)
+
+    @contextmanager
+    def append_transaction(self, tenant_id: str) -> Iterator[tuple[TenantTransaction, LogHead]]:
+        """A transaction holding the tenant's append lock, with the log head read after it."""
+        with translate_errors(), self.engine.begin() as conn:
+            head = self._begin_append(conn, tenant_id)
+            yield TenantTransaction(conn, tenant_id), head
+
+    def _begin_append(self, conn: Connection, tenant_id: str) -> LogHead:
+        row = conn.execute(_BEGIN_APPEND, {"tenant": tenant_id}).first()
+        return LogHead(row[0], bytes(row[1])) if row else LogHead(0, GENESIS_CHAIN_HASH)
+
+    def register_key(self, public_key: PublicKey, created_at: datetime) -> None:
+        """Publish a signing key's public half (idempotent; keys are never replaced)."""
+        with translate_errors(), self.engine.begin() as conn:
+            conn.execute(
+                _REGISTER_KEY,
+                {
+                    "key_id": public_key.key_id,
+                    "algorithm": public_key.algorithm,
+                    "pem": public_key.pem.decode("ascii"),
+                    "created_at": created_at,
+                },
+            )
+
+    def schema_revision(self) -> str | None:
+        with translate_errors(), self.engine.begin() as conn:
+            try:
+                revision = conn.scalar(_REVISION)
+            except sa_exc.ProgrammingError:
+                return None
+            return str(revision) if revision is not None else None

@@ -1,0 +1,285 @@
+"""The registry's operations: what each Cloud Function calls, one method per request.
+
+``Registry`` composes the ledger (writes), the evidence (checkpoints, proofs, audit) and
+the reads below, over one repository, signer and set of trusted keys. Build it once per
+process with ``Registry.from_settings``.
+
+Example::
+
+    registry = Registry.from_settings(Settings.from_env(os.environ))
+    result = registry.create(principal, "Skill", {"name": "Python", ...})
+    report = registry.verify(principal, result.records[0].entity_id)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from shared.core import entities
+from shared.core.canonical import canonicalize, parse_json
+from shared.core.errors import CanonicalizationError, InputError, NotFoundError, StorageError
+from shared.core.hashing import digests_equal, sha256
+from shared.core.principal import SCOPE_READ, Principal
+from shared.core.records import Checkpoint, VersionRecord
+from shared.core.signing import PublicKey, Signer
+from shared.db import build_engine
+from shared.evidence import AuditReport, ConsistencyReport, Evidence, VerificationReport
+from shared.keys import load_signer, load_trusted_keys
+from shared.ledger import Ledger, WriteResult, is_entity_id, new_entity_id, utc_now
+from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
+from shared.repository import Repository
+from shared.schema import SCHEMA_REVISION
+from shared.settings import Settings
+
+__all__ = [
+    "AuditReport",
+    "ConsistencyReport",
+    "EntityPage",
+    "LogPage",
+    "Registry",
+    "VerificationReport",
+    "WriteResult",
+]
+
+MAX_PAGE = 200
+MAX_LOG_PAGE = 1000
+_CURSOR_DOMAIN = b"plant-registry/cursor/v1\x00"
+_CURSOR_CHECK_BYTES = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityPage:
+    items: list[VersionRecord]
+    next_cursor: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class LogPage:
+    items: list[VersionRecord]
+    next_from_seq: int | None
+
+
+def _encode_cursor(after: str, entity_type: str | None, status: str | None) -> str:
+    payload = canonicalize({"after": after, "entity_type": entity_type, "status": status})
+    check = sha256(_CURSOR_DOMAIN + payload)[:_CURSOR_CHECK_BYTES]
+    return base64.urlsafe_b64encode(check + payload).rstrip(b"=").decode("ascii")
+
+
+def _decode_cursor(cursor: str, entity_type: str | None, status: str | None) -> str:
+    """The entity id a cursor continues after; InputError if it was altered or misused."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        check, payload = raw[:_CURSOR_CHECK_BYTES], raw[_CURSOR_CHECK_BYTES:]
+        if not digests_equal(check, sha256(_CURSOR_DOMAIN + payload)[:_CURSOR_CHECK_BYTES]):
+            raise ValueError("checksum")
+        fields = parse_json(payload)
+    except (binascii.Error, ValueError, CanonicalizationError) as exc:
+        raise InputError("cursor is not one this service issued", path="cursor") from exc
+    if not isinstance(fields, dict) or not is_entity_id(fields.get("after")):
+        raise InputError("cursor is not one this service issued", path="cursor")
+    if fields.get("entity_type") != entity_type or fields.get("status") != status:
+        raise InputError("cursor belongs to a query with other filters", path="cursor")
+    after: str = fields["after"]
+    return after
+
+
+class Registry:
+    """Create, query, supersede and verify governed entities for authenticated principals."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer,
+        trusted_keys: Mapping[str, PublicKey],
+        publisher: CheckpointPublisher | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = new_entity_id,
+    ) -> None:
+        self.engine = engine
+        self.repository = Repository(engine)
+        self.signer = signer
+        self.trusted_keys = dict(trusted_keys)
+        self.ledger = Ledger(self.repository, signer, clock=clock, new_id=new_id)
+        self.evidence = Evidence(
+            self.repository, signer, self.trusted_keys, publisher or NullPublisher(), clock=clock
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        signer = load_signer(settings)
+        return cls(
+            build_engine(settings),
+            signer,
+            load_trusted_keys(settings, signer),
+            build_publisher(settings),
+        )
+
+    # --- writes ----------------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        entity_type: object,
+        data: object,
+        *,
+        idempotency_key: str | None = None,
+    ) -> WriteResult:
+        return self.ledger.create(
+            principal,
+            [("$", entity_type, data)],
+            request={"entity_type": entity_type, "data": data},
+            idempotency_key=idempotency_key,
+        )
+
+    def create_batch(
+        self, principal: Principal, entities_: object, *, idempotency_key: str | None = None
+    ) -> WriteResult:
+        if not isinstance(entities_, list):
+            raise InputError("entities must be a list of {entity_type, data}", path="$.entities")
+        items: list[tuple[str, object, object]] = []
+        for i, item in enumerate(entities_):
+            path = f"$.entities[{i}]"
+            if not isinstance(item, dict):
+                raise InputError("each entity must be an object", path=path)
+            unknown = sorted(set(item) - {"entity_type", "data"})
+            if unknown:
+                raise InputError(
+                    "each entity has only entity_type and data", path=f"{path}.{unknown[0]}"
+                )
+            items.append((path, item.get("entity_type"), item.get("data")))
+        return self.ledger.create(
+            principal, items, request={"entities": entities_}, idempotency_key=idempotency_key
+        )
+
+    def supersede(
+        self,
+        principal: Principal,
+        entity_id: str,
+        *,
+        expected_version: object,
+        reason: object,
+        data: object | None = None,
+        status: object | None = None,
+        idempotency_key: str | None = None,
+    ) -> WriteResult:
+        return self.ledger.supersede(
+            principal,
+            entity_id,
+            expected_version=expected_version,
+            reason=reason,
+            data=data,
+            status=status,
+            request={
+                "expected_version": expected_version,
+                "reason": reason,
+                "data": data,
+                "status": status,
+            },
+            idempotency_key=idempotency_key,
+        )
+
+    # --- reads -----------------------------------------------------------------------
+
+    def get(
+        self, principal: Principal, entity_id: str, version: int | None = None
+    ) -> VersionRecord:
+        principal.require(SCOPE_READ)
+        if is_entity_id(entity_id):
+            with self.repository.read_transaction(principal.tenant_id) as tx:
+                record = (
+                    tx.current(entity_id) if version is None else tx.version(entity_id, version)
+                )
+            if record is not None:
+                return record
+        suffix = f" version {version}" if version is not None else ""
+        raise NotFoundError(f"no entity {entity_id}{suffix}")
+
+    def history(self, principal: Principal, entity_id: str) -> list[VersionRecord]:
+        principal.require(SCOPE_READ)
+        records: list[VersionRecord] = []
+        if is_entity_id(entity_id):
+            with self.repository.read_transaction(principal.tenant_id) as tx:
+                records = tx.history(entity_id)
+        if not records:
+            raise NotFoundError(f"no entity {entity_id}")
+        return records
+
+    def list_entities(
+        self,
+        principal: Principal,
+        *,
+        entity_type: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> EntityPage:
+        principal.require(SCOPE_READ)
+        if entity_type is not None and entity_type not in entities.ENTITY_TYPES:
+            raise InputError(
+                f"entity_type must be one of {', '.join(entities.ENTITY_TYPES)}",
+                path="entity_type",
+            )
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be between 1 and {MAX_PAGE}", path="limit")
+        after = _decode_cursor(cursor, entity_type, status) if cursor else None
+        with self.repository.read_transaction(principal.tenant_id) as tx:
+            # One extra row tells whether another page exists without a count query.
+            rows = tx.list_current(
+                entity_type=entity_type, status=status, after_entity_id=after, limit=limit + 1
+            )
+        items = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = _encode_cursor(items[-1].entity_id, entity_type, status) if more else None
+        return EntityPage(items, next_cursor)
+
+    def log(self, principal: Principal, *, from_seq: int = 1, limit: int = 100) -> LogPage:
+        principal.require(SCOPE_READ)
+        if from_seq < 1:
+            raise InputError("from_seq must be at least 1", path="from_seq")
+        if not 1 <= limit <= MAX_LOG_PAGE:
+            raise InputError(f"limit must be between 1 and {MAX_LOG_PAGE}", path="limit")
+        with self.repository.read_transaction(principal.tenant_id) as tx:
+            rows = tx.log_range(from_seq, limit + 1)
+        items = rows[:limit]
+        return LogPage(items, items[-1].seq + 1 if len(rows) > limit else None)
+
+    # --- evidence --------------------------------------------------------------------
+
+    def latest_checkpoint(self, principal: Principal) -> Checkpoint:
+        return self.evidence.latest_checkpoint(principal)
+
+    def verify(
+        self, principal: Principal, entity_id: str, version: int | None = None
+    ) -> VerificationReport:
+        if not is_entity_id(entity_id):
+            principal.require(SCOPE_READ)
+            raise NotFoundError(f"no entity {entity_id}")
+        return self.evidence.verify(principal, entity_id, version)
+
+    def consistency(self, principal: Principal, first: int, second: int) -> ConsistencyReport:
+        return self.evidence.consistency(principal, first, second)
+
+    def audit(self, principal: Principal) -> AuditReport:
+        return self.evidence.audit(principal)
+
+    def public_keys(self) -> list[PublicKey]:
+        return sorted(self.trusted_keys.values(), key=lambda key: key.key_id)
+
+    def health(self) -> dict[str, Any]:
+        revision = self.repository.schema_revision()
+        if revision != SCHEMA_REVISION:
+            raise StorageError(
+                f"the database schema is at {revision or 'no revision'}; "
+                f"this code needs {SCHEMA_REVISION}: run the migration job",
+                found=revision,
+                expected=SCHEMA_REVISION,
+            )
+        return {"status": "ok", "schema_revision": revision, "signing_key_id": self.signer.key_id}

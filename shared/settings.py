@@ -1,0 +1,194 @@
+"""Settings: one frozen object built from the environment in one place.
+
+Every environment variable the registry reads is listed in ``ENVIRONMENT_VARIABLES`` and
+read only by ``Settings.from_env``; the rest of the code receives a ``Settings``.
+
+Example::
+
+    settings = Settings.from_env(os.environ)
+    engine = build_engine(settings)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+from shared.core.errors import ConfigurationError
+
+# Every variable Settings reads, with what it is for. Terraform may only set these
+# (tests/infra checks it), and the README's configuration table mirrors it.
+ENVIRONMENT_VARIABLES: Mapping[str, str] = {
+    "DATABASE_URL": "SQLAlchemy URL (postgresql+pg8000://) of the runtime login.",
+    "MIGRATION_DATABASE_URL": "SQLAlchemy URL of the login that runs migrations.",
+    "INSTANCE_CONNECTION_NAME": "Cloud SQL instance (project:region:instance).",
+    "DB_USER": "Cloud SQL database user (IAM user name when DB_IAM_AUTH is true).",
+    "DB_NAME": "Cloud SQL database name.",
+    "DB_IAM_AUTH": "Use Cloud SQL IAM database authentication (true/false).",
+    "DB_IP_TYPE": "Cloud SQL connector IP type: private (default), public or psc.",
+    "DB_POOL_SIZE": "Connections kept per process (default 5).",
+    "DB_MAX_OVERFLOW": "Extra connections allowed per process under burst (default 0).",
+    "DB_POOL_TIMEOUT": "Seconds to wait for a pooled connection before 503 (default 5).",
+    "DB_RUNTIME_LOGINS": "Comma-separated logins the migration grants the runtime role.",
+    "JWT_PUBLIC_KEY_FILE": "PEM public key that verifies bearer tokens.",
+    "JWT_JWKS_URL": "JWKS URL that serves the bearer-token keys.",
+    "JWT_ISSUER": "Required iss claim.",
+    "JWT_AUDIENCE": "Required aud claim.",
+    "JWT_LEEWAY_SECONDS": "Clock leeway for exp/iat, at most 30 (default 10).",
+    "SIGNING_KEY_FILE": "PEM private key that signs records and checkpoints.",
+    "KMS_KEY_VERSION": "Cloud KMS asymmetric key version that signs instead.",
+    "TRUSTED_PUBLIC_KEYS_FILE": "PEM bundle of earlier signing keys that still verify.",
+    "CHECKPOINT_BUCKET": "GCS bucket that signed checkpoints are published to.",
+    "MAX_BODY_BYTES": "Largest accepted request body (default 1 MiB).",
+    "MAX_BATCH_BODY_BYTES": "Largest accepted batch body (default 16 MiB).",
+    "REGISTRY_DATA_DIR": "Local data directory for the embedded database and dev keys.",
+    "PORT": "Port of the local dev server (default 8080).",
+    "LOG_LEVEL": "Minimum log severity (default INFO).",
+    "GOOGLE_CLOUD_PROJECT": "Project id that links request logs to their Cloud Trace.",
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+MAX_JWT_LEEWAY_SECONDS = 30
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return raw.strip()
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = _text(env, name)
+    return Path(raw) if raw else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build it with ``from_env``; tests may build it directly."""
+
+    database_url: str | None = None
+    migration_database_url: str | None = None
+    instance_connection_name: str | None = None
+    db_user: str | None = None
+    db_name: str | None = None
+    db_iam_auth: bool = False
+    db_ip_type: str = "private"
+    db_pool_size: int = 5
+    db_max_overflow: int = 0
+    db_pool_timeout: int = 5
+    db_runtime_logins: tuple[str, ...] = ()
+    jwt_public_key_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = 10
+    signing_key_file: Path | None = None
+    kms_key_version: str | None = None
+    trusted_public_keys_file: Path | None = None
+    checkpoint_bucket: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    max_batch_body_bytes: int = 16 * 1024 * 1024
+    data_dir: Path = Path(".data")
+    port: int = 8080
+    log_level: str = "INFO"
+    google_cloud_project: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.instance_connection_name and self.database_url:
+            raise ConfigurationError(
+                "set either DATABASE_URL or INSTANCE_CONNECTION_NAME, not both"
+            )
+        if self.instance_connection_name and not (self.db_user and self.db_name):
+            raise ConfigurationError("INSTANCE_CONNECTION_NAME needs DB_USER and DB_NAME")
+        if self.instance_connection_name and self.instance_connection_name.count(":") != 2:
+            raise ConfigurationError(
+                "INSTANCE_CONNECTION_NAME must look like project:region:instance"
+            )
+        if self.db_ip_type not in {"private", "public", "psc"}:
+            raise ConfigurationError("DB_IP_TYPE must be private, public or psc")
+        if self.jwt_public_key_file and self.jwt_jwks_url:
+            raise ConfigurationError("set either JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL, not both")
+        if self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
+            raise ConfigurationError("JWT_JWKS_URL must be an https:// URL")
+        if self.signing_key_file and self.kms_key_version:
+            raise ConfigurationError("set either SIGNING_KEY_FILE or KMS_KEY_VERSION, not both")
+        if self.kms_key_version and "/cryptoKeyVersions/" not in self.kms_key_version:
+            raise ConfigurationError(
+                "KMS_KEY_VERSION must be a full .../cryptoKeys/K/cryptoKeyVersions/N name"
+            )
+        if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigurationError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+
+    @property
+    def uses_cloud_sql(self) -> bool:
+        return self.instance_connection_name is not None
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """True when no database is configured: local commands start an embedded one."""
+        return not (self.database_url or self.instance_connection_name)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every setting; raise ConfigurationError naming the variable."""
+        logins = _text(env, "DB_RUNTIME_LOGINS") or ""
+        return cls(
+            database_url=_text(env, "DATABASE_URL"),
+            migration_database_url=_text(env, "MIGRATION_DATABASE_URL"),
+            instance_connection_name=_text(env, "INSTANCE_CONNECTION_NAME"),
+            db_user=_text(env, "DB_USER"),
+            db_name=_text(env, "DB_NAME"),
+            db_iam_auth=_flag(env, "DB_IAM_AUTH", False),
+            db_ip_type=(_text(env, "DB_IP_TYPE") or "private").lower(),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 5, low=1, high=100),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0, low=0, high=100),
+            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5, low=1, high=60),
+            db_runtime_logins=tuple(x.strip() for x in logins.split(",") if x.strip()),
+            jwt_public_key_file=_path(env, "JWT_PUBLIC_KEY_FILE"),
+            jwt_jwks_url=_text(env, "JWT_JWKS_URL"),
+            jwt_issuer=_text(env, "JWT_ISSUER"),
+            jwt_audience=_text(env, "JWT_AUDIENCE"),
+            jwt_leeway_seconds=_int(
+                env, "JWT_LEEWAY_SECONDS", 10, low=0, high=MAX_JWT_LEEWAY_SECONDS
+            ),
+            signing_key_file=_path(env, "SIGNING_KEY_FILE"),
+            kms_key_version=_text(env, "KMS_KEY_VERSION"),
+            trusted_public_keys_file=_path(env, "TRUSTED_PUBLIC_KEYS_FILE"),
+            checkpoint_bucket=_text(env, "CHECKPOINT_BUCKET"),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 << 20),
+            max_batch_body_bytes=_int(
+                env, "MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024, low=1024, high=256 << 20
+            ),
+            data_dir=_path(env, "REGISTRY_DATA_DIR") or Path(".data"),
+            port=_int(env, "PORT", 8080, low=1, high=65535),
+            log_level=(_text(env, "LOG_LEVEL") or "INFO").upper(),
+            google_cloud_project=_text(env, "GOOGLE_CLOUD_PROJECT"),
+        )
