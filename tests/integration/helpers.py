@@ -23,7 +23,9 @@ def skill_data(name: str | None = None) -> dict[str, Any]:
     }
 
 
-def create(registry: Registry, principal: Principal, entity_type: str, data: dict[str, Any]) -> VersionRecord:
+def create(
+    registry: Registry, principal: Principal, entity_type: str, data: dict[str, Any]
+) -> VersionRecord:
     return registry.create(principal, entity_type, data).records[0]
 
 

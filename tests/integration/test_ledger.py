@@ -1,0 +1,296 @@
+"""Create, supersede, query and pagination through the Registry, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.core.errors import (
+    ConflictError,
+    IdempotencyKeyReuseError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransitionError,
+    ValidationError,
+    VersionConflictError,
+)
+from shared.core.principal import SCOPE_READ, Principal
+from shared.service import Registry
+from tests.integration.helpers import (
+    certified_skill,
+    create,
+    industry,
+    job_role,
+    skill_data,
+    unique,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_create_assigns_first_version_and_initial_status(
+    registry: Registry, admin: Principal
+) -> None:
+    record = create(registry, admin, "Skill", skill_data())
+    assert (record.version, record.status, record.seq, record.supersedes) == (
+        1,
+        "pending_certification",
+        1,
+        None,
+    )
+    assert record.created_by == admin.subject
+    assert record.created_at.tzinfo is not None
+    assert registry.get(admin, record.entity_id) == record
+
+
+def test_seq_and_chain_advance_per_tenant(registry: Registry, admin: Principal) -> None:
+    first = create(registry, admin, "Industry", {"name": unique("I"), "description": "d"})
+    second = create(registry, admin, "Industry", {"name": unique("I"), "description": "d"})
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.chain_hash != second.chain_hash
+
+
+def test_supersede_creates_linked_version_and_history(registry: Registry, admin: Principal) -> None:
+    skill = create(registry, admin, "Skill", skill_data())
+    certified = registry.supersede(
+        admin, skill.entity_id, expected_version=1, status="certified", reason="review passed"
+    ).records[0]
+    assert (certified.version, certified.supersedes, certified.status) == (2, 1, "certified")
+    assert certified.data == skill.data
+    history = registry.history(admin, skill.entity_id)
+    assert [r.version for r in history] == [1, 2]
+    assert registry.get(admin, skill.entity_id, version=1) == skill
+    assert registry.get(admin, skill.entity_id).version == 2
+
+
+def test_stale_expected_version_is_a_conflict(registry: Registry, admin: Principal) -> None:
+    skill = certified_skill(registry, admin)
+    with pytest.raises(VersionConflictError) as err:
+        registry.supersede(
+            admin, skill.entity_id, expected_version=1, data=skill_data(), reason="stale"
+        )
+    assert err.value.current_version == 2
+
+
+@pytest.mark.parametrize("status", ["certified", "retired"])
+def test_certify_and_retire_need_admin(
+    registry: Registry, admin: Principal, writer: Principal, status: str
+) -> None:
+    skill = create(registry, writer, "Skill", skill_data())
+    with pytest.raises(PermissionDeniedError):
+        registry.supersede(writer, skill.entity_id, expected_version=1, status=status, reason="r")
+    assert registry.get(admin, skill.entity_id).version == 1
+
+
+def test_retired_is_terminal(registry: Registry, admin: Principal) -> None:
+    ind = industry(registry, admin)
+    registry.supersede(admin, ind.entity_id, expected_version=1, status="retired", reason="gone")
+    with pytest.raises(TransitionError):
+        registry.supersede(
+            admin,
+            ind.entity_id,
+            expected_version=2,
+            data={"name": "x", "description": "y"},
+            reason="r",
+        )
+
+
+def test_invalid_transition_is_refused(registry: Registry, admin: Principal) -> None:
+    skill = create(registry, admin, "Skill", skill_data())
+    with pytest.raises(TransitionError):
+        registry.supersede(
+            admin, skill.entity_id, expected_version=1, status="deprecated", reason="r"
+        )
+
+
+def test_names_are_unique_per_type_among_live_entities(
+    registry: Registry, admin: Principal
+) -> None:
+    name = unique("Skill")
+    first = create(registry, admin, "Skill", skill_data(name))
+    with pytest.raises(ConflictError):
+        create(registry, admin, "Skill", skill_data(f"  {name.upper()} "))
+    # Another type may share the name; a retired entity frees it.
+    create(registry, admin, "Industry", {"name": name, "description": "d"})
+    registry.supersede(admin, first.entity_id, expected_version=1, status="retired", reason="r")
+    assert create(registry, admin, "Skill", skill_data(name)).version == 1
+
+
+def test_names_are_per_tenant(registry: Registry, admin: Principal) -> None:
+    name = unique("Skill")
+    create(registry, admin, "Skill", skill_data(name))
+    other = Principal("carol", admin.tenant_id + "-other", admin.scopes)
+    assert create(registry, other, "Skill", skill_data(name)).seq == 1
+
+
+def test_job_role_needs_certified_skills(registry: Registry, admin: Principal) -> None:
+    pending = create(registry, admin, "Skill", skill_data())
+    with pytest.raises(ValidationError) as err:
+        job_role(registry, admin, pending.entity_id)
+    assert err.value.path == "$.data.required_skills[0]"
+    certified = certified_skill(registry, admin)
+    assert job_role(registry, admin, certified.entity_id).status == "active"
+
+
+def test_references_must_exist_in_the_same_tenant(registry: Registry, admin: Principal) -> None:
+    other = Principal("carol", admin.tenant_id + "-b", admin.scopes)
+    foreign = certified_skill(registry, other)
+    with pytest.raises(ValidationError):
+        job_role(registry, admin, foreign.entity_id)
+
+
+def test_agent_and_team_references(registry: Registry, admin: Principal) -> None:
+    skill = certified_skill(registry, admin)
+    role = job_role(registry, admin, skill.entity_id)
+    ind = industry(registry, admin)
+    agent_data = {
+        "name": unique("Agent"),
+        "skill_id": skill.entity_id,
+        "job_role_id": role.entity_id,
+        "industry_id": ind.entity_id,
+    }
+    agent = create(registry, admin, "Agent", agent_data)
+    team = create(
+        registry,
+        admin,
+        "Team",
+        {
+            "name": unique("Team"),
+            "description": "d",
+            "job_role_id": role.entity_id,
+            "agents": [agent.entity_id],
+        },
+    )
+    assert team.status == "active"
+    registry.supersede(admin, ind.entity_id, expected_version=1, status="retired", reason="r")
+    with pytest.raises(ValidationError, match="retired"):
+        create(registry, admin, "Agent", {**agent_data, "name": unique("Agent")})
+    with pytest.raises(ValidationError):
+        create(
+            registry,
+            admin,
+            "Agent",
+            {**agent_data, "name": unique("A"), "skill_id": role.entity_id},
+        )
+
+
+def test_batch_is_all_or_nothing(registry: Registry, admin: Principal) -> None:
+    good = [{"entity_type": "Skill", "data": skill_data()} for _ in range(3)]
+    bad = {"entity_type": "Skill", "data": {**skill_data(), "category": "nope"}}
+    with pytest.raises(ValidationError) as err:
+        registry.create_batch(admin, [*good, bad])
+    assert err.value.path == "$.entities[3].data.category"
+    assert registry.log(admin).items == []
+    result = registry.create_batch(admin, good)
+    assert [r.seq for r in result.records] == [1, 2, 3]
+
+
+def test_batch_rejects_duplicate_names_and_size_limits(
+    registry: Registry, admin: Principal
+) -> None:
+    data = skill_data()
+    with pytest.raises(ConflictError):
+        registry.create_batch(admin, [{"entity_type": "Skill", "data": data}] * 2)
+    with pytest.raises(ValidationError):
+        registry.create_batch(admin, [])
+    with pytest.raises(ValidationError):
+        registry.create_batch(admin, [{"entity_type": "Skill", "data": skill_data()}] * 1001)
+    assert registry.log(admin).items == []
+
+
+def test_batch_of_1000(registry: Registry, admin: Principal) -> None:
+    items = [{"entity_type": "Skill", "data": skill_data()} for _ in range(1000)]
+    result = registry.create_batch(admin, items)
+    assert len(result.records) == 1000
+    assert registry.audit(admin).valid
+
+
+def test_idempotent_replay_and_key_reuse(registry: Registry, admin: Principal) -> None:
+    data = skill_data()
+    first = registry.create(admin, "Skill", data, idempotency_key="key-1")
+    again = registry.create(admin, "Skill", data, idempotency_key="key-1")
+    assert again.replayed and not first.replayed
+    assert again.records == first.records
+    with pytest.raises(IdempotencyKeyReuseError):
+        registry.create(admin, "Skill", skill_data(), idempotency_key="key-1")
+    assert len(registry.log(admin).items) == 1
+
+
+def test_failed_write_leaves_nothing(registry: Registry, admin: Principal) -> None:
+    with pytest.raises(ValidationError):
+        registry.create(admin, "Skill", {**skill_data(), "category": "bogus"}, idempotency_key="k")
+    assert registry.log(admin).items == []
+    # The key was not consumed by the failed attempt.
+    assert not registry.create(admin, "Skill", skill_data(), idempotency_key="k").replayed
+
+
+def test_read_scope_cannot_write(registry: Registry, tenant: str) -> None:
+    reader = Principal("r", tenant, frozenset({SCOPE_READ}))
+    with pytest.raises(PermissionDeniedError):
+        registry.create(reader, "Skill", skill_data())
+
+
+def test_other_tenants_entities_are_not_found(registry: Registry, admin: Principal) -> None:
+    skill = create(registry, admin, "Skill", skill_data())
+    intruder = Principal("mallory", admin.tenant_id + "-x", admin.scopes)
+    for call in (
+        lambda: registry.get(intruder, skill.entity_id),
+        lambda: registry.history(intruder, skill.entity_id),
+        lambda: registry.verify(intruder, skill.entity_id),
+        lambda: registry.supersede(
+            intruder, skill.entity_id, expected_version=1, status="certified", reason="r"
+        ),
+    ):
+        with pytest.raises(NotFoundError):
+            call()
+
+
+def test_list_filters_and_keyset_pagination(registry: Registry, admin: Principal) -> None:
+    made = [create(registry, admin, "Skill", skill_data()).entity_id for _ in range(7)]
+    create(registry, admin, "Industry", {"name": unique("I"), "description": "d"})
+    registry.supersede(admin, made[0], expected_version=1, status="certified", reason="ok")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = registry.list_entities(admin, entity_type="Skill", limit=3, cursor=cursor)
+        seen += [r.entity_id for r in page.items]
+        assert all(r.entity_type == "Skill" for r in page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == made  # creation order, each entity once, at its current version
+    certified = registry.list_entities(admin, entity_type="Skill", status="certified")
+    assert [(r.entity_id, r.version) for r in certified.items] == [(made[0], 2)]
+
+
+def test_tampered_or_misused_cursor_is_refused(registry: Registry, admin: Principal) -> None:
+    for _ in range(3):
+        create(registry, admin, "Skill", skill_data())
+    page = registry.list_entities(admin, entity_type="Skill", limit=1)
+    assert page.next_cursor
+    tampered = (
+        page.next_cursor[:-2] + ("A" if page.next_cursor[-2] != "A" else "B") + page.next_cursor[-1]
+    )
+    for bad in (tampered, "not-a-cursor", ""):
+        with pytest.raises(InputError):
+            registry.list_entities(admin, entity_type="Skill", limit=1, cursor=bad or "x")
+    with pytest.raises(InputError):
+        registry.list_entities(admin, entity_type="Industry", limit=1, cursor=page.next_cursor)
+
+
+def test_log_pages_in_seq_order(registry: Registry, admin: Principal) -> None:
+    for _ in range(5):
+        create(registry, admin, "Skill", skill_data())
+    first = registry.log(admin, from_seq=1, limit=2)
+    assert [r.seq for r in first.items] == [1, 2] and first.next_from_seq == 3
+    rest = registry.log(admin, from_seq=3, limit=10)
+    assert [r.seq for r in rest.items] == [3, 4, 5] and rest.next_from_seq is None
+
+
+def test_data_carried_forward_from_canonical_bytes(registry: Registry, admin: Principal) -> None:
+    skill = create(registry, admin, "Skill", skill_data())
+    newer = registry.supersede(
+        admin, skill.entity_id, expected_version=1, status="certified", reason="ok"
+    ).records[0]
+    assert newer.data == skill.data
+    assert registry.verify(admin, skill.entity_id).valid
