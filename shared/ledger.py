@@ -203,10 +203,11 @@ class Ledger:
                     return self._replay(stored.request_hash, stored.body, request_hash)
             if supersede is not None:
                 drafts = [self._successor_draft(principal, tx, *supersede)]
-            self._check_names(tx, drafts)
+            self._check_batch_names(drafts)
             self._check_references(tx, drafts)
             records = self._seal(principal, drafts, head)
-            tx.insert_records(records, [d.name_key for d in drafts])
+            if tx.insert_records(records, [d.name_key for d in drafts]) != len(records):
+                self._raise_name_conflict(tx, drafts)
             if idempotency_key is not None:
                 body = canonicalize([r.to_dict() for r in records])
                 tx.store_response(
@@ -326,10 +327,12 @@ class Ledger:
         )
 
     @staticmethod
-    def _check_names(tx: TenantTransaction, drafts: Sequence[_Draft]) -> None:
-        live = [d for d in drafts if d.status != "retired"]
+    def _check_batch_names(drafts: Sequence[_Draft]) -> None:
+        """Names must differ within one request; the database guard checks the rest."""
         seen: dict[tuple[str, str], str] = {}
-        for draft in live:
+        for draft in drafts:
+            if draft.status == "retired":
+                continue
             key = (draft.entity_type, draft.name_key)
             if key in seen:
                 raise ConflictError(
@@ -338,18 +341,18 @@ class Ledger:
                     first=f"{seen[key]}.name",
                 )
             seen[key] = draft.path
-        by_type: dict[str, list[_Draft]] = {}
-        for draft in live:
-            by_type.setdefault(draft.entity_type, []).append(draft)
-        for entity_type, group in by_type.items():
-            exclude = group[0].entity_id if group[0].version > 1 else None
-            taken = tx.name_conflicts(entity_type, [d.name_key for d in group], exclude)
-            for draft in group:
-                if draft.name_key in taken:
-                    raise ConflictError(
-                        f"a {entity_type} with this name already exists in this tenant",
-                        path=f"{draft.path}.name",
-                    )
+
+    @staticmethod
+    def _raise_name_conflict(tx: TenantTransaction, drafts: Sequence[_Draft]) -> None:
+        """The insert guard skipped a row: find which name was taken, for the error."""
+        for draft in drafts:
+            exclude = draft.entity_id if draft.version > 1 else None
+            if tx.name_conflicts(draft.entity_type, [draft.name_key], exclude):
+                raise ConflictError(
+                    f"a {draft.entity_type} with this name already exists in this tenant",
+                    path=f"{draft.path}.name",
+                )
+        raise ConflictError("a name in this request is already taken in this tenant")
 
     @staticmethod
     def _check_references(tx: TenantTransaction, drafts: Sequence[_Draft]) -> None:
