@@ -1,0 +1,114 @@
+"""Cloud SQL invariants: private IP only, TLS, IAM auth, backups, deletion protection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from infra_hcl import ENVS, is_expression, registry_call, resources, setting, variables
+
+ALLOWED_SSL_MODES = {"ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"}
+
+
+@pytest.fixture(scope="module")
+def instance() -> dict[str, Any]:
+    instances = resources("google_sql_database_instance")
+    assert list(instances) == ["database/this"], "expected exactly one Cloud SQL instance"
+    return instances["database/this"]
+
+
+@pytest.fixture(scope="module")
+def settings(instance: dict[str, Any]) -> dict[str, Any]:
+    assert len(instance["settings"]) == 1
+    return instance["settings"][0]
+
+
+def flags(settings: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for flag in settings.get("database_flags", []):
+        assert flag["name"] not in found, f"database flag {flag['name']} set twice"
+        found[flag["name"]] = flag["value"]
+    return found
+
+
+def test_no_public_ip(settings: dict[str, Any]) -> None:
+    (ip,) = settings["ip_configuration"]
+    assert ip["ipv4_enabled"] is False
+    assert is_expression(ip["private_network"]), "private_network must be set"
+    assert "authorized_networks" not in ip
+
+
+def test_ssl_is_enforced(settings: dict[str, Any]) -> None:
+    (ip,) = settings["ip_configuration"]
+    assert ip["ssl_mode"] == "${var.ssl_mode}"
+    ssl_mode = variables("database")["ssl_mode"]
+    assert ssl_mode["default"] in ALLOWED_SSL_MODES
+    assert "validation" in ssl_mode, "ssl_mode must be validated"
+    assert variables("registry")["database_ssl_mode"]["default"] in ALLOWED_SSL_MODES
+    for env in ("dev", "prod"):
+        assert setting(env, "database_ssl_mode") in ALLOWED_SSL_MODES
+
+
+def test_deletion_protection_terraform_and_api(
+    instance: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    assert instance["deletion_protection"] is True
+    assert settings["deletion_protection_enabled"] is True
+
+
+def test_backups_and_point_in_time_recovery(settings: dict[str, Any]) -> None:
+    (backup,) = settings["backup_configuration"]
+    assert backup["enabled"] is True
+    assert backup["point_in_time_recovery_enabled"] is True
+    assert backup["backup_retention_settings"][0]["retained_backups"] == "${var.retained_backups}"
+    for env in ("dev", "prod"):
+        assert setting(env, "retained_backups") >= 7
+
+
+def test_iam_authentication_and_logging_flags(settings: dict[str, Any]) -> None:
+    values = flags(settings)
+    assert values["cloudsql.iam_authentication"] == "on"
+    for name in ("log_connections", "log_disconnections", "log_checkpoints", "log_lock_waits"):
+        assert values[name] == "on", name
+    assert values["cloudsql.enable_pgaudit"] == "on"
+
+
+def test_maintenance_window_and_query_insights(settings: dict[str, Any]) -> None:
+    assert settings["maintenance_window"], "a maintenance window must be set"
+    assert settings["insights_config"][0]["query_insights_enabled"] is True
+
+
+def test_max_connections_flag_comes_from_the_budgeted_variable(
+    instance: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    assert flags(settings)["max_connections"] == "${tostring(var.max_connections)}"
+    preconditions = instance["lifecycle"][0]["precondition"]
+    assert any(
+        "var.connection_budget <= var.max_connections" in p["condition"] for p in preconditions
+    ), "the instance must refuse a connection budget above max_connections"
+
+
+def test_database_version_is_a_validated_postgres_variable(instance: dict[str, Any]) -> None:
+    assert instance["database_version"] == "${var.database_version}"
+    version = variables("database")["database_version"]
+    assert version["default"].startswith("POSTGRES_")
+    assert "validation" in version
+
+
+def test_iam_users_are_service_accounts_named_as_cloud_sql_requires() -> None:
+    users = resources("google_sql_user")
+    assert set(users) == {"database/runtime", "database/migrator"}
+    for user in users.values():
+        assert user["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
+        assert "password" not in user
+    # Only the migrator creates roles, so only it gets cloudsqlsuperuser.
+    assert users["database/migrator"]["database_roles"] == ["cloudsqlsuperuser"]
+    assert "database_roles" not in users["database/runtime"]
+    main = (ENVS.parent / "modules" / "database" / "main.tf").read_text(encoding="utf-8")
+    assert 'trimsuffix(email, ".gserviceaccount.com")' in main
+    assert 'trimsuffix(var.migrator_service_account_email, ".gserviceaccount.com")' in main
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_environments_use_the_registry_module(env: str) -> None:
+    assert registry_call(env)["source"] == "../../modules/registry"

@@ -1,0 +1,114 @@
+"""The four functions and the migration job: entry points that exist in main.py, and
+environment variables that Settings reads."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from infra_hcl import (
+    FUNCTION_NAMES,
+    MODULES,
+    env_keys_in_expression,
+    locals_of,
+    main_py_names,
+    resources,
+    settings_environment_variables,
+    variables,
+)
+
+
+@pytest.fixture(scope="module")
+def function() -> dict[str, Any]:
+    functions = resources("google_cloudfunctions2_function")
+    assert list(functions) == ["functions/this"]
+    return functions["functions/this"]
+
+
+def registry_functions() -> dict[str, Any]:
+    return locals_of(MODULES / "registry" / "main.tf")["functions"]
+
+
+def test_the_four_functions_and_their_entry_points() -> None:
+    functions = registry_functions()
+    assert set(functions) == set(FUNCTION_NAMES)
+    assert {name: f["entry_point"] for name, f in functions.items()} == {
+        name: name for name in FUNCTION_NAMES
+    }
+
+
+def test_entry_points_exist_in_main_py() -> None:
+    names = main_py_names()
+    missing = sorted({f["entry_point"] for f in registry_functions().values()} - names)
+    assert not missing, f"main.py defines no top-level {missing}"
+
+
+def test_build_uses_python312_and_the_declared_entry_point(function: dict[str, Any]) -> None:
+    (build,) = function["build_config"]
+    assert build["runtime"] == "python312"
+    assert build["entry_point"] == "${each.value.entry_point}"
+
+
+def function_env_keys(function: dict[str, Any]) -> set[str]:
+    module_locals = locals_of(MODULES / "functions" / "main.tf")
+    expression = function["service_config"][0]["environment_variables"]
+    referenced = set(re.findall(r"local\.(\w+)", expression))
+    assert referenced <= {"base_env", "checkpoint_env", "trusted_keys_env"}, referenced
+    keys = env_keys_in_expression(expression)
+    for name in referenced:
+        assert isinstance(module_locals[name], dict), f"local.{name} must be an object literal"
+        keys |= set(module_locals[name])
+    return keys
+
+
+def job_env_keys() -> set[str]:
+    (job,) = resources("google_cloud_run_v2_job").values()
+    (container,) = job["template"][0]["template"][0]["containers"]
+    keys = {env["name"] for env in container.get("env", [])}
+    for dynamic in container.get("dynamic", []):
+        (content,) = dynamic["env"]["content"]
+        assert dynamic["env"]["for_each"] == "${local.job_env}"
+        assert content["name"] == "${env.key}"
+        keys |= set(locals_of(MODULES / "migration_job" / "main.tf")["job_env"])
+    return keys
+
+
+def test_function_environment_is_what_settings_reads(function: dict[str, Any]) -> None:
+    keys = function_env_keys(function)
+    assert {"INSTANCE_CONNECTION_NAME", "DB_USER", "DB_NAME", "KMS_KEY_VERSION"} <= keys
+    unknown = sorted(keys - settings_environment_variables())
+    assert not unknown, f"Terraform sets variables Settings never reads: {unknown}"
+
+
+def test_job_environment_is_what_settings_reads() -> None:
+    keys = job_env_keys()
+    assert {"INSTANCE_CONNECTION_NAME", "DB_USER", "DB_RUNTIME_LOGINS"} <= keys
+    unknown = sorted(keys - settings_environment_variables())
+    assert not unknown, f"the migration job sets variables Settings never reads: {unknown}"
+
+
+def test_functions_use_iam_auth_over_the_private_ip(function: dict[str, Any]) -> None:
+    base = locals_of(MODULES / "functions" / "main.tf")["base_env"]
+    assert base["DB_IAM_AUTH"] == "true"
+    assert base["DB_IP_TYPE"] == "private"
+    job = locals_of(MODULES / "migration_job" / "main.tf")["job_env"]
+    assert job["DB_IAM_AUTH"] == "true"
+    assert job["DB_IP_TYPE"] == "private"
+    (service,) = function["service_config"]
+    assert service["vpc_connector"] == "${var.vpc_connector_id}"
+    assert service["vpc_connector_egress_settings"] == "PRIVATE_RANGES_ONLY"
+
+
+def test_only_signing_functions_sign_and_publish() -> None:
+    signing = {name for name, f in registry_functions().items() if f["signs"]}
+    assert signing == {"create", "supersede", "verify"}
+    main = (MODULES / "registry" / "main.tf").read_text(encoding="utf-8")
+    assert "signer_members            = { for name in local.signing_functions" in main
+    assert "for name in local.signing_functions : name => module.identity.function_members" in main
+
+
+def test_invokers_are_never_public() -> None:
+    variable = variables("functions")["invoker_members"]
+    assert variable["default"] == []
+    assert "allUsers" in variable["validation"][0]["condition"]
