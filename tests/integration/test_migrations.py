@@ -33,7 +33,9 @@ def _tables(url: str) -> set[str]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'registry'"))
+            rows = conn.execute(
+                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'registry'")
+            )
             return {row[0] for row in rows}
     finally:
         engine.dispose()

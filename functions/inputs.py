@@ -1,0 +1,212 @@
+"""Request input: JSON bodies, query parameters and the Idempotency-Key header.
+
+Bodies are refused early and cheaply: 415 before reading when the media type is wrong,
+413 on the declared Content-Length *and* on the bytes actually read (a chunked body has
+no Content-Length), then the strict parser that matches our canonical form. Top-level
+fields are checked against the endpoint's list, and fields the service owns (tenant,
+sequence, hashes, signature, timestamps, author) are refused by name so a client cannot
+even try to set them.
+
+Example::
+
+    body = read_json_object(request, max_bytes=1 << 20, allowed=CREATE_FIELDS)
+    limit = int_param(args, "limit", default=50, low=1, high=200)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from typing import Protocol
+
+from functions.problems import PayloadTooLargeError, UnsupportedMediaTypeError
+from shared.core.canonical import parse_json
+from shared.core.errors import InputError
+
+# Fields the registry writes itself. Naming them in a request is an attempt to forge
+# provenance, so it gets its own message rather than a generic "unknown field".
+FORBIDDEN_FIELDS = frozenset(
+    {
+        "tenant_id",
+        "tenant",
+        "seq",
+        "leaf_hash",
+        "chain_hash",
+        "prev_chain_hash",
+        "hash",
+        "hashes",
+        "signature",
+        "key_id",
+        "signing_key_id",
+        "created_at",
+        "created_by",
+        "entity_id",
+        "version",
+        "supersedes",
+        "supersedes_version",
+        "canonical",
+    }
+)
+
+_READ_CHUNK = 64 * 1024
+# Decimal digits only: no sign, no spaces, no underscores, no exponent; ten digits is
+# beyond every limit we accept, and keeps int() away from huge inputs.
+_UNSIGNED = re.compile(r"[0-9]{1,10}\Z")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
+_MAX_TEXT_PARAM = 1024
+
+
+class Stream(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class BodyRequest(Protocol):
+    """The slice of a werkzeug request that body reading needs."""
+
+    @property
+    def mimetype(self) -> str: ...
+    @property
+    def mimetype_params(self) -> Mapping[str, str]: ...
+    @property
+    def content_length(self) -> int | None: ...
+    @property
+    def stream(self) -> Stream: ...
+
+
+def read_body(request: BodyRequest, *, max_bytes: int) -> bytes:
+    """The raw body, refusing a wrong media type (415) or more than ``max_bytes`` (413)."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaTypeError("the request body must be application/json")
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        raise UnsupportedMediaTypeError("JSON bodies must be UTF-8")
+    declared = request.content_length
+    if declared is not None and declared > max_bytes:
+        raise PayloadTooLargeError(
+            f"the body is larger than {max_bytes} bytes", max_bytes=max_bytes
+        )
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        chunk = request.stream.read(_READ_CHUNK)
+        if not chunk:
+            break
+        received += len(chunk)
+        if received > max_bytes:
+            raise PayloadTooLargeError(
+                f"the body is larger than {max_bytes} bytes", max_bytes=max_bytes
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_json_object(
+    request: BodyRequest,
+    *,
+    max_bytes: int,
+    allowed: Collection[str],
+    required: Collection[str] = (),
+) -> dict[str, object]:
+    """Parse the body strictly and check its top-level fields."""
+    raw = read_body(request, max_bytes=max_bytes)
+    if not raw:
+        raise InputError("the request body is empty; send a JSON object")
+    document = parse_json(raw)
+    if not isinstance(document, dict):
+        raise InputError("the request body must be a JSON object")
+    check_fields(document, allowed=allowed, required=required, path="$")
+    return document
+
+
+def check_fields(
+    document: Mapping[str, object],
+    *,
+    allowed: Collection[str],
+    required: Collection[str],
+    path: str,
+) -> None:
+    for name in document:
+        if name in FORBIDDEN_FIELDS:
+            raise InputError(
+                f"{name} is set by the registry and cannot be sent",
+                path=f"{path}.{name}",
+            )
+    for name in document:
+        if name not in allowed:
+            # The name itself is not echoed into the path unless it is a plain
+            # identifier: it is client text and the path ends up in logs.
+            shown = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) else "?"
+            raise InputError(f"unknown field {shown!r}", path=f"{path}.{shown}")
+    for name in required:
+        if name not in document:
+            raise InputError(f"{name} is required", path=f"{path}.{name}")
+
+
+def _single(args: Mapping[str, list[str]], name: str) -> str | None:
+    values = args.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InputError(f"{name} is given more than once", path=f"query.{name}")
+    return values[0]
+
+
+def check_params(args: Mapping[str, list[str]], allowed: Collection[str]) -> None:
+    for name in args:
+        if name not in allowed:
+            shown = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) else "?"
+            raise InputError(f"unknown query parameter {shown!r}", path=f"query.{shown}")
+
+
+def optional_int_param(
+    args: Mapping[str, list[str]], name: str, *, low: int, high: int | None = None
+) -> int | None:
+    """An optional integer query parameter within [low, high]; 400 otherwise."""
+    raw = _single(args, name)
+    if raw is None:
+        return None
+    if not _UNSIGNED.match(raw):
+        raise InputError(f"{name} must be a whole number", path=f"query.{name}")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InputError(f"{name} must be {bounds}", path=f"query.{name}")
+    return value
+
+
+def int_param(
+    args: Mapping[str, list[str]], name: str, *, default: int, low: int, high: int | None = None
+) -> int:
+    value = optional_int_param(args, name, low=low, high=high)
+    return default if value is None else value
+
+
+def required_int_param(
+    args: Mapping[str, list[str]], name: str, *, low: int, high: int | None = None
+) -> int:
+    value = optional_int_param(args, name, low=low, high=high)
+    if value is None:
+        raise InputError(f"{name} is required", path=f"query.{name}")
+    return value
+
+
+def text_param(args: Mapping[str, list[str]], name: str) -> str | None:
+    """An optional text query parameter: non-empty, bounded, no control characters."""
+    raw = _single(args, name)
+    if raw is None:
+        return None
+    if not raw or len(raw) > _MAX_TEXT_PARAM or not raw.isprintable():
+        raise InputError(f"{name} is not a valid value", path=f"query.{name}")
+    return raw
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    """The Idempotency-Key header's value: 1-255 visible ASCII characters, or absent."""
+    if raw is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(raw):
+        raise InputError(
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+            path="header.Idempotency-Key",
+        )
+    return raw

@@ -1,0 +1,59 @@
+"""Per-process resources: settings, the registry and the token verifier, built once.
+
+Cloud Functions reuses a process for many requests (and gunicorn serves them from
+several threads), so the expensive pieces — the database engine or Cloud SQL connector,
+the signing key, the JWKS client — are built on the first request that needs them and
+shared afterwards. A failed build is not cached: the next request tries again, so a
+database that was down at cold start does not poison the instance.
+
+Example::
+
+    runtime = current()
+    runtime.registry.get(principal, entity_id)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from shared.auth import TokenVerifier
+from shared.service import Registry
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    registry: Registry
+    tokens: TokenVerifier
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        # The verifier first: it is cheap and its configuration errors are the likelier.
+        tokens = TokenVerifier.from_settings(settings)
+        return cls(settings=settings, registry=Registry.from_settings(settings), tokens=tokens)
+
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """The process's runtime, built from the environment on first use."""
+    global _current
+    runtime = _current
+    if runtime is not None:
+        return runtime
+    with _lock:
+        if _current is None:
+            _current = Runtime.from_settings(Settings.from_env(os.environ))
+        return _current
+
+
+def install(runtime: Runtime | None) -> None:
+    """Replace the process's runtime (the dev server and tests build their own)."""
+    global _current
+    with _lock:
+        _current = runtime

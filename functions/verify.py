@@ -1,0 +1,66 @@
+"""The verify function: a record with its proof, checkpoints, consistency, keys, audit.
+
+``GET /entities/{id}`` answers 200 with ``"valid": false`` when evidence does not hold:
+the report *is* the answer, and its checks say which expectation failed.
+"""
+
+from __future__ import annotations
+
+import flask
+
+from functions.endpoint import Call, Handler, Reply, dispatch
+from functions.inputs import optional_int_param, required_int_param
+from functions.routing import Route, Router
+from shared.core.principal import SCOPE_ADMIN, SCOPE_READ
+
+
+def verify_entity(call: Call) -> Reply:
+    principal = call.authenticate(SCOPE_READ)
+    version = optional_int_param(call.query, "version", low=1)
+    report = call.registry.verify(principal, call.params["entity_id"], version)
+    return Reply(200, report.to_dict())
+
+
+def checkpoint(call: Call) -> Reply:
+    principal = call.authenticate(SCOPE_READ)
+    return Reply(200, call.registry.latest_checkpoint(principal).to_dict())
+
+
+def consistency(call: Call) -> Reply:
+    principal = call.authenticate(SCOPE_READ)
+    first = required_int_param(call.query, "first", low=1)
+    second = required_int_param(call.query, "second", low=1)
+    return Reply(200, call.registry.consistency(principal, first, second).to_dict())
+
+
+def keys(call: Call) -> Reply:
+    # Public keys are public: an auditor with no account must be able to fetch them.
+    return Reply(200, {"keys": [key.to_dict() for key in call.registry.public_keys()]})
+
+
+def audit(call: Call) -> Reply:
+    principal = call.authenticate(SCOPE_ADMIN)
+    # The audit takes no parameters. No body is the norm; a body, if sent, must be the
+    # empty JSON object, so nothing a client sends is silently ignored.
+    if call.request.content_length or "Transfer-Encoding" in call.request.headers:
+        call.json_body(allowed=())
+    return Reply(200, call.registry.audit(principal).to_dict())
+
+
+ROUTER: Router[Handler] = Router(
+    [
+        Route(
+            "GET", "/entities/{entity_id}", "verify.entity", verify_entity, frozenset({"version"})
+        ),
+        Route("GET", "/checkpoint", "verify.checkpoint", checkpoint),
+        Route(
+            "GET", "/consistency", "verify.consistency", consistency, frozenset({"first", "second"})
+        ),
+        Route("GET", "/keys", "verify.keys", keys),
+        Route("POST", "/audit", "verify.audit", audit),
+    ]
+)
+
+
+def handle(request: flask.Request) -> flask.Response:
+    return dispatch("verify", ROUTER, request)

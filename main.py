@@ -1,0 +1,41 @@
+"""Cloud Functions entry points: the four HTTP targets of Plant Registry.
+
+Cloud Functions loads ``main.py`` from the bundle root and calls the target named by
+``--entry-point``; each target hands the request to its function's router. Locally::
+
+    functions-framework --target query --source main.py --port 8081
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from functions import create as _create
+from functions import query as _query
+from functions import supersede as _supersede
+from functions import verify as _verify
+
+
+@functions_framework.http
+def create(request: flask.Request) -> flask.Response:
+    """POST / and POST /batch: append new entities."""
+    return _create.handle(request)
+
+
+@functions_framework.http
+def query(request: flask.Request) -> flask.Response:
+    """GET entities, versions, history, lists and the tenant's log."""
+    return _query.handle(request)
+
+
+@functions_framework.http
+def supersede(request: flask.Request) -> flask.Response:
+    """POST /entities/{entity_id}: append the next version of an entity."""
+    return _supersede.handle(request)
+
+
+@functions_framework.http
+def verify(request: flask.Request) -> flask.Response:
+    """GET proofs, checkpoints, consistency and keys; POST /audit."""
+    return _verify.handle(request)

@@ -1,0 +1,319 @@
+"""An in-memory Registry with the real service's interface, for HTTP-layer tests.
+
+It keeps the behaviours the HTTP layer must translate faithfully — tenant isolation,
+optimistic concurrency, idempotent replay, admin-only status changes, cursor checks —
+without a database, so routing, auth and input tests run in milliseconds. Behaviour
+that needs the real ledger is tested against the real Registry (marked integration).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.core.errors import (
+    IdempotencyKeyReuseError,
+    InputError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+    VersionConflictError,
+)
+from shared.core.principal import SCOPE_ADMIN, Principal
+from shared.core.records import Checkpoint, VersionRecord
+
+ZERO = bytes(32)
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteResult:
+    records: tuple[VersionRecord, ...]
+    replayed: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    items: list[VersionRecord]
+    next_cursor: str | None = None
+    next_from_seq: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    body: dict[str, Any]
+    valid: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.body)
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeKey:
+    def to_dict(self) -> dict[str, Any]:
+        return {"key_id": "fake", "algorithm": "ed25519", "pem": "-----BEGIN PUBLIC KEY-----"}
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._log: dict[str, list[VersionRecord]] = {}
+        self._idempotency: dict[tuple[str, str], tuple[str, WriteResult]] = {}
+        self.calls: list[str] = []
+        self.fail_with: Exception | None = None
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _record(
+        self,
+        p: Principal,
+        entity_id: str,
+        version: int,
+        entity_type: str,
+        status: str,
+        data: Any,
+        reason: str | None,
+    ) -> VersionRecord:
+        log = self._log.setdefault(p.tenant_id, [])
+        return VersionRecord(
+            tenant_id=p.tenant_id,
+            seq=len(log) + 1,
+            entity_id=entity_id,
+            version=version,
+            entity_type=entity_type,
+            status=status,
+            data=data,
+            created_at=datetime(2025, 1, 1, tzinfo=UTC),
+            created_by=p.subject,
+            reason=reason,
+            supersedes=version - 1 if version > 1 else None,
+            canonical=json.dumps(data).encode(),
+            leaf_hash=ZERO,
+            chain_hash=ZERO,
+            signature=b"sig",
+            key_id="fake",
+        )
+
+    def _versions(self, p: Principal, entity_id: str) -> list[VersionRecord]:
+        found = [r for r in self._log.get(p.tenant_id, []) if r.entity_id == entity_id]
+        if not found:
+            raise NotFoundError(f"no entity {entity_id}", entity_id=entity_id)
+        return found
+
+    def _idempotent(
+        self, p: Principal, key: str | None, fingerprint: str, write: Any
+    ) -> WriteResult:
+        if self.fail_with is not None:
+            raise self.fail_with
+        with self._lock:
+            if key is not None and (p.tenant_id, key) in self._idempotency:
+                stored_fingerprint, result = self._idempotency[(p.tenant_id, key)]
+                if stored_fingerprint != fingerprint:
+                    raise IdempotencyKeyReuseError("key reused with a different body")
+                return dataclasses.replace(result, replayed=True)
+            result = WriteResult(tuple(write()), replayed=False)
+            if key is not None:
+                self._idempotency[(p.tenant_id, key)] = (fingerprint, result)
+            return result
+
+    @staticmethod
+    def _check(entity_type: object, data: object, path: str = "$") -> tuple[str, dict[str, Any]]:
+        if entity_type not in {"Skill", "Industry", "JobRole", "Agent", "Team"}:
+            raise ValidationError("unknown entity_type", path=f"{path}.entity_type")
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise ValidationError("name is required", path=f"{path}.data.name")
+        assert isinstance(entity_type, str)
+        return entity_type, data
+
+    # --- the Registry interface ---------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        entity_type: object,
+        data: object,
+        *,
+        idempotency_key: str | None = None,
+    ) -> WriteResult:
+        self.calls.append("create")
+        et, d = self._check(entity_type, data)
+
+        def write() -> list[VersionRecord]:
+            entity_id = f"e{sum(len(v) for v in self._log.values()) + 1}"
+            status = "pending_certification" if et == "Skill" else "active"
+            record = self._record(principal, entity_id, 1, et, status, d, None)
+            self._log[principal.tenant_id].append(record)
+            return [record]
+
+        return self._idempotent(principal, idempotency_key, repr(("c", entity_type, data)), write)
+
+    def create_batch(
+        self, principal: Principal, entities: object, *, idempotency_key: str | None = None
+    ) -> WriteResult:
+        self.calls.append("create_batch")
+        if not isinstance(entities, list) or not 1 <= len(entities) <= 1000:
+            raise ValidationError("entities must hold 1 to 1000 items", path="$.entities")
+        checked = [
+            self._check(e.get("entity_type"), e.get("data"), f"$.entities[{i}]")
+            for i, e in enumerate(entities)
+        ]
+
+        def write() -> list[VersionRecord]:
+            out = []
+            for et, d in checked:
+                entity_id = f"e{sum(len(v) for v in self._log.values()) + 1}"
+                record = self._record(principal, entity_id, 1, et, "active", d, None)
+                self._log[principal.tenant_id].append(record)
+                out.append(record)
+            return out
+
+        return self._idempotent(principal, idempotency_key, repr(("b", entities)), write)
+
+    def supersede(
+        self,
+        principal: Principal,
+        entity_id: str,
+        *,
+        expected_version: object,
+        reason: object,
+        data: object | None = None,
+        status: object | None = None,
+        idempotency_key: str | None = None,
+    ) -> WriteResult:
+        self.calls.append("supersede")
+        if status in {"certified", "retired"}:
+            principal.require(SCOPE_ADMIN)
+
+        def write() -> list[VersionRecord]:
+            current = self._versions(principal, entity_id)[-1]
+            if expected_version != current.version:
+                raise VersionConflictError("stale", current_version=current.version)
+            record = self._record(
+                principal,
+                entity_id,
+                current.version + 1,
+                current.entity_type,
+                str(status or current.status),
+                data if data is not None else current.data,
+                str(reason),
+            )
+            self._log[principal.tenant_id].append(record)
+            return [record]
+
+        fingerprint = repr(("s", entity_id, expected_version, reason, data, status))
+        return self._idempotent(principal, idempotency_key, fingerprint, write)
+
+    def get(
+        self, principal: Principal, entity_id: str, version: int | None = None
+    ) -> VersionRecord:
+        self.calls.append("get")
+        versions = self._versions(principal, entity_id)
+        if version is None:
+            return versions[-1]
+        if version > len(versions):
+            raise NotFoundError("no such version", entity_id=entity_id, version=version)
+        return versions[version - 1]
+
+    def history(self, principal: Principal, entity_id: str) -> list[VersionRecord]:
+        self.calls.append("history")
+        return self._versions(principal, entity_id)
+
+    def list_entities(
+        self,
+        principal: Principal,
+        *,
+        entity_type: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        self.calls.append("list_entities")
+        start = 0
+        if cursor is not None:
+            try:
+                start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+            except ValueError:
+                raise InputError("cursor is not valid", path="query.cursor") from None
+        latest: dict[str, VersionRecord] = {}
+        for record in self._log.get(principal.tenant_id, []):
+            latest[record.entity_id] = record
+        items = [
+            r
+            for r in latest.values()
+            if (entity_type is None or r.entity_type == entity_type)
+            and (status is None or r.status == status)
+        ]
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        next_cursor = (
+            base64.urlsafe_b64encode(str(start + limit).encode()).decode() if more else None
+        )
+        return Page(page, next_cursor=next_cursor)
+
+    def log(self, principal: Principal, *, from_seq: int, limit: int) -> Page:
+        self.calls.append("log")
+        records = self._log.get(principal.tenant_id, [])[from_seq - 1 : from_seq - 1 + limit]
+        nxt = (
+            from_seq + limit
+            if len(self._log.get(principal.tenant_id, [])) >= from_seq + limit
+            else None
+        )
+        return Page(records, next_from_seq=nxt)
+
+    def latest_checkpoint(self, principal: Principal) -> Checkpoint:
+        self.calls.append("latest_checkpoint")
+        return Checkpoint(
+            tenant_id=principal.tenant_id,
+            tree_size=len(self._log.get(principal.tenant_id, [])),
+            root_hash=ZERO,
+            chain_head=ZERO,
+            created_at=datetime(2025, 1, 1, tzinfo=UTC),
+            key_id="fake",
+            signature=b"sig",
+        )
+
+    def verify(self, principal: Principal, entity_id: str, version: int | None = None) -> Report:
+        self.calls.append("verify")
+        record = self.get(principal, entity_id, version)
+        return Report(
+            {
+                "valid": True,
+                "record": record.to_dict(),
+                "checks": [{"check": "signature", "ok": True}],
+                "inclusion_proof": {
+                    "leaf_index": record.seq - 1,
+                    "tree_size": record.seq,
+                    "hashes": [],
+                },
+                "checkpoint": self.latest_checkpoint(principal).to_dict(),
+            }
+        )
+
+    def consistency(self, principal: Principal, first: int, second: int) -> Report:
+        self.calls.append("consistency")
+        if first > second:
+            raise InputError("first must not exceed second", path="query.first")
+        return Report({"first": first, "second": second, "hashes": []})
+
+    def public_keys(self) -> list[FakeKey]:
+        self.calls.append("public_keys")
+        return [FakeKey()]
+
+    def audit(self, principal: Principal) -> Report:
+        self.calls.append("audit")
+        return Report(
+            {
+                "valid": True,
+                "records_checked": len(self._log.get(principal.tenant_id, [])),
+                "first_bad_seq": None,
+                "error": None,
+            }
+        )
+
+    def health(self) -> dict[str, object]:
+        if self.fail_with is not None:
+            raise StorageError("down")
+        return {"database": "ok"}

@@ -1,0 +1,184 @@
+"""docs/openapi.json describes what the functions really do: routes and response bodies."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from http_support import REPO, Api
+from jsonschema import Draft202012Validator
+from werkzeug.test import TestResponse
+
+from functions import create, query, supersede, verify
+
+SPEC: dict[str, Any] = json.loads((REPO / "docs" / "openapi.json").read_text())
+ROUTERS = {
+    "create": create.ROUTER,
+    "query": query.ROUTER,
+    "supersede": supersede.ROUTER,
+    "verify": verify.ROUTER,
+}
+
+
+def _spec_path(target: str, path: str) -> str:
+    return f"/{target}{path}"
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    routes = {
+        (_spec_path(target, route.pattern), route.method.lower())
+        for target, router in ROUTERS.items()
+        for route in router.routes
+    }
+    documented = {
+        (path, method)
+        for path, item in SPEC["paths"].items()
+        for method in item
+        if path != "/healthz"
+    }
+    assert routes == documented
+
+
+def test_documented_query_parameters_match_the_routes() -> None:
+    for target, router in ROUTERS.items():
+        for route in router.routes:
+            operation = SPEC["paths"][_spec_path(target, route.pattern)][route.method.lower()]
+            names = set()
+            for parameter in operation.get("parameters", []):
+                if "$ref" in parameter:
+                    parameter = SPEC["components"]["parameters"][parameter["$ref"].split("/")[-1]]
+                if parameter["in"] == "query":
+                    names.add(parameter["name"])
+            assert names == set(route.query), route.op
+
+
+def check(response: TestResponse, target: str, template: str, method: str = "get") -> Any:
+    """Validate a real response against the documented schema for its status."""
+    operation = SPEC["paths"][_spec_path(target, template)][method]
+    status = str(response.status_code)
+    assert status in operation["responses"], f"{status} undocumented for {target}{template}"
+    documented = operation["responses"][status]
+    if "$ref" in documented:
+        documented = SPEC["components"]["responses"][documented["$ref"].split("/")[-1]]
+    media = response.mimetype
+    assert media in documented["content"], media
+    schema = {**documented["content"][media]["schema"], "components": SPEC["components"]}
+    body = response.get_json(force=True)
+    errors = sorted(Draft202012Validator(schema).iter_errors(body), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+    for header in documented.get("headers", {}):
+        if header != "Idempotent-Replayed":
+            assert header in response.headers, header
+    return body
+
+
+def test_openapi_is_a_valid_schema_set() -> None:
+    Draft202012Validator.check_schema({"$defs": SPEC["components"]["schemas"]})
+    assert SPEC["openapi"].startswith("3.1")
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("real_registry")
+def test_real_responses_conform(api: Api, other_api: Api) -> None:
+    skill = {"name": "Python", "description": "The language", "category": "technical"}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    created = check(
+        api.call("create", "POST", "/", json={"entity_type": "Skill", "data": skill}, headers=key),
+        "create",
+        "/",
+        "post",
+    )
+    check(
+        api.call("create", "POST", "/", json={"entity_type": "Skill", "data": skill}, headers=key),
+        "create",
+        "/",
+        "post",
+    )
+    entity = created["entity_id"]
+    check(
+        api.call(
+            "create",
+            "POST",
+            "/batch",
+            json={
+                "entities": [
+                    {"entity_type": "Industry", "data": {"name": "Retail", "description": "Shops"}}
+                ]
+            },
+        ),
+        "create",
+        "/batch",
+        "post",
+    )
+    url = f"/entities/{entity}"
+    check(
+        api.call(
+            "supersede",
+            "POST",
+            url,
+            json={"expected_version": 1, "status": "certified", "reason": "ok"},
+        ),
+        "supersede",
+        "/entities/{entity_id}",
+        "post",
+    )
+    check(
+        api.call(
+            "supersede",
+            "POST",
+            url,
+            json={"expected_version": 1, "status": "retired", "reason": "x"},
+        ),
+        "supersede",
+        "/entities/{entity_id}",
+        "post",
+    )
+    check(api.call("query", "GET", url), "query", "/entities/{entity_id}")
+    check(api.call("query", "GET", f"{url}?version=1"), "query", "/entities/{entity_id}")
+    check(api.call("query", "GET", f"{url}/history"), "query", "/entities/{entity_id}/history")
+    check(api.call("query", "GET", "/entities?limit=1"), "query", "/entities")
+    check(api.call("query", "GET", "/log"), "query", "/log")
+    check(api.call("verify", "GET", url), "verify", "/entities/{entity_id}")
+    check(api.call("verify", "GET", "/checkpoint"), "verify", "/checkpoint")
+    check(api.call("verify", "GET", "/consistency?first=1&second=3"), "verify", "/consistency")
+    check(api.call("verify", "GET", "/keys", auth=False), "verify", "/keys")
+    check(api.call("verify", "POST", "/audit"), "verify", "/audit", "post")
+    # Errors conform too.
+    check(other_api.call("query", "GET", url), "query", "/entities/{entity_id}")
+    check(api.call("query", "GET", url, auth=False), "query", "/entities/{entity_id}")
+    check(api.call("query", "GET", url, scopes=""), "query", "/entities/{entity_id}")
+    check(api.call("query", "GET", "/entities?limit=0"), "query", "/entities")
+    check(api.call("query", "DELETE", url), "query", "/entities/{entity_id}", "get")
+    check(
+        api.call("create", "POST", "/", data=b"{}", content_type="text/plain"),
+        "create",
+        "/",
+        "post",
+    )
+    check(
+        api.call("create", "POST", "/", json={"entity_type": "Skill", "data": {}}),
+        "create",
+        "/",
+        "post",
+    )
+    reused = {"entity_type": "Skill", "data": {**skill, "name": "Go"}}
+    check(api.call("create", "POST", "/", json=reused, headers=key), "create", "/", "post")
+    check(
+        api.call("create", "POST", "/", data=b"x" * 10_000, content_type="application/json"),
+        "create",
+        "/",
+        "post",
+    )
+    check(
+        api.call(
+            "supersede",
+            "POST",
+            url,
+            json={"expected_version": 1, "status": "deprecated", "reason": "late"},
+        ),
+        "supersede",
+        "/entities/{entity_id}",
+        "post",
+    )

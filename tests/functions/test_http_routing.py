@@ -1,0 +1,102 @@
+"""Each function routes only its own paths and methods: 404, 405 with Allow, OPTIONS."""
+
+from __future__ import annotations
+
+import pytest
+from http_support import Api, assert_problem
+from registry_fake import FakeRegistry
+
+# (target, path, the methods it allows)
+RESOURCES = [
+    ("create", "/", "POST, OPTIONS"),
+    ("create", "/batch", "POST, OPTIONS"),
+    ("query", "/entities", "GET, HEAD, OPTIONS"),
+    ("query", "/entities/e1", "GET, HEAD, OPTIONS"),
+    ("query", "/entities/e1/history", "GET, HEAD, OPTIONS"),
+    ("query", "/log", "GET, HEAD, OPTIONS"),
+    ("supersede", "/entities/e1", "POST, OPTIONS"),
+    ("verify", "/entities/e1", "GET, HEAD, OPTIONS"),
+    ("verify", "/checkpoint", "GET, HEAD, OPTIONS"),
+    ("verify", "/consistency", "GET, HEAD, OPTIONS"),
+    ("verify", "/keys", "GET, HEAD, OPTIONS"),
+    ("verify", "/audit", "POST, OPTIONS"),
+]
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT", "PROPFIND"]
+
+
+@pytest.mark.parametrize(("target", "path", "allow"), RESOURCES)
+def test_wrong_methods_are_405_with_allow(
+    api: Api, fake_registry: FakeRegistry, target: str, path: str, allow: str
+) -> None:
+    for method in METHODS:
+        if method in allow.split(", "):
+            continue
+        response = api.call(target, method, path, json={})
+        body = assert_problem(response, 405, "method-not-allowed")
+        assert response.headers["Allow"] == allow
+        assert body["allow"] == allow.split(", ")
+    # Nothing reached the registry: a refused method never creates or reads.
+    assert fake_registry.calls == []
+
+
+@pytest.mark.parametrize(("target", "path", "allow"), RESOURCES)
+def test_options_lists_allowed_methods(
+    api: Api, fake_registry: FakeRegistry, target: str, path: str, allow: str
+) -> None:
+    response = api.call(target, "OPTIONS", path, auth=False)
+    assert response.status_code == 204
+    assert response.headers["Allow"] == allow
+    assert fake_registry.calls == []
+
+
+def test_trace_on_create_does_not_create(api: Api, fake_registry: FakeRegistry) -> None:
+    response = api.call("create", "TRACE", "/", json={"entity_type": "Skill", "data": {}})
+    assert_problem(response, 405, "method-not-allowed")
+    assert fake_registry.calls == []
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        ("create", "/entities"),
+        ("create", "/batch/"),
+        ("create", "/x"),
+        ("query", "/"),
+        ("query", "/entities/"),
+        ("query", "/entities/e1/history/"),
+        ("query", "/entities/e1/versions"),
+        ("query", "/checkpoint"),
+        ("query", "/entities/a%2Fb"),
+        ("query", "/entities/" + "a" * 200),
+        ("query", "/entities/<script>"),
+        ("supersede", "/"),
+        ("supersede", "/entities"),
+        ("supersede", "/entities/e1/history"),
+        ("verify", "/"),
+        ("verify", "/log"),
+        ("verify", "/keys/extra"),
+    ],
+)
+def test_unknown_paths_are_404(
+    api: Api, fake_registry: FakeRegistry, target: str, path: str
+) -> None:
+    for method in ("GET", "POST"):
+        assert_problem(api.call(target, method, path, json={}), 404, "not-found")
+    assert fake_registry.calls == []
+
+
+def test_head_is_served_like_get_without_a_body(api: Api, fake_registry: FakeRegistry) -> None:
+    response = api.call("verify", "HEAD", "/keys", auth=False)
+    assert response.status_code == 200
+    assert response.get_data() == b""
+
+
+def test_responses_are_not_cacheable_and_carry_a_request_id(
+    api: Api, fake_registry: FakeRegistry
+) -> None:
+    response = api.call("verify", "GET", "/keys", auth=False)
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert len(response.headers["X-Request-Id"]) == 36

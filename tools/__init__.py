@@ -1,0 +1,1 @@
+"""Developer commands: ``python -m tools.devserver`` (make run), ``python -m tools.mint_token``."""

@@ -1,0 +1,189 @@
+"""``make run``: all four functions on one local port, over a real (embedded) PostgreSQL.
+
+Start-up, in order: read Settings from the environment; get a migrated database
+(DATABASE_URL, else the embedded PostgreSQL under REGISTRY_DATA_DIR, kept between runs);
+pick the signing key (SIGNING_KEY_FILE / KMS_KEY_VERSION, else a dev Ed25519 key) and the
+JWT key (JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL, else a dev Ed25519 pair); export the result
+so the functions read exactly the configuration a deployment would give them; then mount
+the real functions-framework apps under /create, /query, /supersede and /verify, next to
+GET /healthz and GET /openapi.json. Ctrl-C (or SIGTERM) stops the server and the
+embedded database.
+
+Example::
+
+    make run                       # then follow the printed curl example
+    PORT=9000 make run
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import functions_framework
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from shared.embedded import LocalDatabase, ensure_local_database
+from shared.keys import ensure_dev_signing_key
+from shared.settings import Settings
+from tools.mint_token import DEV_AUDIENCE, DEV_ISSUER, ensure_dev_jwt_keys, mint
+
+REPO = Path(__file__).resolve().parents[1]
+MAIN = REPO / "main.py"
+OPENAPI = REPO / "docs" / "openapi.json"
+TARGETS = ("create", "query", "supersede", "verify")
+# Loopback only: the dev server trusts a dev key whose private half sits in the checkout.
+HOST = "127.0.0.1"
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _log(message: str) -> None:
+    print(f"[devserver] {message}", file=sys.stderr, flush=True)
+
+
+def configure(settings: Settings, database: LocalDatabase) -> tuple[dict[str, str], str | None]:
+    """The environment the functions need, and a dev token when we hold the JWT key."""
+    env: dict[str, str] = {}
+    if not settings.uses_cloud_sql:
+        env["DATABASE_URL"] = database.runtime_url
+    if not (settings.signing_key_file or settings.kms_key_version):
+        env["SIGNING_KEY_FILE"] = str(ensure_dev_signing_key(settings.data_dir))
+    token = None
+    issuer = settings.jwt_issuer or DEV_ISSUER
+    audience = settings.jwt_audience or DEV_AUDIENCE
+    env["JWT_ISSUER"], env["JWT_AUDIENCE"] = issuer, audience
+    if not (settings.jwt_public_key_file or settings.jwt_jwks_url):
+        keys = ensure_dev_jwt_keys(settings.data_dir)
+        env["JWT_PUBLIC_KEY_FILE"] = str(keys.public_file)
+        token = mint(keys, issuer=issuer, audience=audience, ttl=12 * 3600)
+    return env, token
+
+
+class Extras:
+    """The dev server's own routes: /healthz, /openapi.json, and a 404 for the rest."""
+
+    def __init__(self, health: Callable[[], Mapping[str, object]]) -> None:
+        self._health = health
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        response: Response
+        if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+            response = self._healthz()
+        elif request.path == "/openapi.json" and request.method in ("GET", "HEAD"):
+            response = Response(OPENAPI.read_bytes(), content_type="application/json")
+        else:
+            response = Response(
+                '{"type":"https://plant-registry.dev/problems/not-found","title":"Not Found",'
+                '"status":404,"detail":"mounted: /create /query /supersede /verify '
+                '/healthz /openapi.json"}',
+                status=404,
+                content_type="application/problem+json",
+            )
+        return response(environ, start_response)
+
+    def _healthz(self) -> Response:
+        try:
+            body = dict(self._health())
+        except Exception as exc:  # any failure means "not healthy"; say which kind
+            kind = getattr(exc, "kind", type(exc).__name__)
+            return Response(
+                json.dumps({"status": "unavailable", "error": kind}),
+                status=503,
+                content_type="application/json",
+                headers={"Retry-After": "5"},
+            )
+        return Response(json.dumps(body, default=str), content_type="application/json")
+
+
+def build_app() -> WsgiApp:
+    """The four real functions-framework apps under their prefixes, plus the extras."""
+    from functions import runtime
+
+    apps = {
+        f"/{t}": functions_framework.create_app(t, source=str(MAIN))  # type: ignore[no-untyped-call]
+        for t in TARGETS
+    }
+    extras = Extras(lambda: runtime.current().registry.health())
+    app: WsgiApp = DispatcherMiddleware(extras, apps)
+    return app
+
+
+def _banner(port: int, token: str | None) -> str:
+    base = f"http://{HOST}:{port}"
+    lines = [
+        "",
+        f"Plant Registry dev server on {base}",
+        "  functions: /create  /query  /supersede  /verify",
+        f"  health:    {base}/healthz     API: {base}/openapi.json",
+    ]
+    if token:
+        lines += [
+            "",
+            "Dev token (tenant 'dev', all scopes, 12 h):",
+            f"  export TOKEN={token}",
+            "",
+            "Try:",
+            f'  curl -s -X POST {base}/create/ -H "Authorization: Bearer $TOKEN" \\',
+            "       -H 'Content-Type: application/json' \\",
+            "       -d "
+            + shlex.quote(
+                '{"entity_type":"Skill","data":{"name":"Python",'
+                '"description":"The language","category":"technical"}}'
+            ),
+            f'  curl -s {base}/query/entities -H "Authorization: Bearer $TOKEN"',
+            "",
+            "More tokens: make token TENANT=acme SCOPES='registry:read' TTL=600",
+        ]
+    else:
+        lines += ["", "JWT keys come from your configuration: use a token from your issuer."]
+    lines += ["Ctrl-C stops the server and the embedded database.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    settings = Settings.from_env(os.environ)
+    _log("preparing the database (first run initialises the embedded PostgreSQL)")
+    database = ensure_local_database(settings)
+    server = None
+    stopping = threading.Event()
+    try:
+        env, token = configure(settings, database)
+        os.environ.update(env)
+        # The functions already write one structured line per request; werkzeug's own
+        # access log would only repeat it.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = make_server(HOST, settings.port, build_app(), threaded=True)
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            # serve_forever runs in this thread, so shut it down from another one.
+            if not stopping.is_set():
+                stopping.set()
+                threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        print(_banner(server.port, token), flush=True)
+        server.serve_forever()
+    finally:
+        if server is not None:
+            server.server_close()
+        database.close()
+        _log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
