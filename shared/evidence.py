@@ -61,16 +61,26 @@ class VerificationReport:
 
 @dataclasses.dataclass(frozen=True)
 class ConsistencyReport:
-    """Proof that the tree of ``second_size`` extends the tree of ``first_size``."""
+    """Proof that the tree of ``second_size`` extends the tree of ``first_size``.
+
+    ``checks`` say whether the stored checkpoints at either size are genuine and still
+    match the log, and whether the proof verifies between the two roots.
+    """
 
     proof: ConsistencyProof
     first_root: bytes
     second_root: bytes
     first_checkpoint: Checkpoint | None
     second_checkpoint: Checkpoint | None
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def valid(self) -> bool:
+        return all(check.ok for check in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "valid": self.valid,
             "first_size": self.proof.first_size,
             "second_size": self.proof.second_size,
             "first_root": self.first_root.hex(),
@@ -80,6 +90,7 @@ class ConsistencyReport:
             "second_checkpoint": (
                 self.second_checkpoint.to_dict() if self.second_checkpoint else None
             ),
+            "checks": [check.to_dict() for check in self.checks],
         }
 
 
@@ -312,27 +323,45 @@ class Evidence:
             second_checkpoint = tx.checkpoint_at(second)
         proof = ConsistencyProof(first, second, tuple(merkle.consistency_proof(first, hashes)))
         first_root, second_root = merkle.root(hashes[:first]), merkle.root(hashes)
-        for checkpoint, computed in (
-            (first_checkpoint, first_root),
-            (second_checkpoint, second_root),
-        ):
-            if checkpoint is not None and not digests_equal(checkpoint.root_hash, computed):
-                raise VerificationError(
-                    f"the log no longer matches the checkpoint at tree size {checkpoint.tree_size}",
-                    check="checkpoint_root",
-                    seq=checkpoint.tree_size,
-                    expected=checkpoint.root_hash.hex(),
-                    found=computed.hex(),
-                )
-        merkle.verify_consistency(
-            first_size=first,
-            second_size=second,
-            first_root=first_root,
-            second_root=second_root,
-            proof=proof.hashes,
-        )
+        checks = [
+            self._checkpoint_matches(checkpoint, computed)
+            for checkpoint, computed in (
+                (first_checkpoint, first_root),
+                (second_checkpoint, second_root),
+            )
+            if checkpoint is not None
+        ]
+        try:
+            merkle.verify_consistency(
+                first_size=first,
+                second_size=second,
+                first_root=first_root,
+                second_root=second_root,
+                proof=proof.hashes,
+            )
+            checks.append(CheckResult("consistency", True, f"tree {second} extends tree {first}"))
+        except VerificationError as exc:
+            checks.append(CheckResult("consistency", False, exc.detail))
         return ConsistencyReport(
-            proof, first_root, second_root, first_checkpoint, second_checkpoint
+            proof, first_root, second_root, first_checkpoint, second_checkpoint, tuple(checks)
+        )
+
+    def _checkpoint_matches(self, checkpoint: Checkpoint, computed_root: bytes) -> CheckResult:
+        """A stored checkpoint is genuine and its root is the root of the log as it is now."""
+        name = f"checkpoint_{checkpoint.tree_size}"
+        try:
+            verify_checkpoint(checkpoint, self._trusted_keys)
+        except VerificationError as exc:
+            return CheckResult(name, False, exc.detail)
+        if not digests_equal(checkpoint.root_hash, computed_root):
+            return CheckResult(
+                name,
+                False,
+                f"the log no longer matches the checkpoint at tree size {checkpoint.tree_size}: "
+                f"signed root {checkpoint.root_hash.hex()}, log root {computed_root.hex()}",
+            )
+        return CheckResult(
+            name, True, f"signed checkpoint at tree size {checkpoint.tree_size} matches"
         )
 
     # --- audit -----------------------------------------------------------------------

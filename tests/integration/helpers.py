@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
 from shared.core.principal import Principal
 from shared.core.records import VersionRecord
 from shared.service import Registry
@@ -56,3 +59,19 @@ def job_role(registry: Registry, admin: Principal, *skill_ids: str) -> VersionRe
             "required_skills": skills,
         },
     )
+
+
+class Dba:
+    """Superuser edits with the append-only triggers switched off."""
+
+    def __init__(self, engine: Engine, tenant: str) -> None:
+        self.engine, self.tenant = engine, tenant
+
+    def run(self, sql: str, **params: Any) -> None:
+        with self.engine.begin() as conn:
+            self._replica(conn)
+            conn.execute(sa.text(sql), {"t": self.tenant, **params})
+
+    @staticmethod
+    def _replica(conn: Connection) -> None:
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))

@@ -12,15 +12,14 @@ import json
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from shared.core.principal import Principal
 from shared.core.records import VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 from shared.service import Registry
-from tests.integration.helpers import create, skill_data
+from tests.integration.helpers import Dba, create, skill_data
 
 pytestmark = pytest.mark.integration
 
@@ -29,22 +28,6 @@ pytestmark = pytest.mark.integration
 def log(registry: Registry, admin: Principal) -> list[VersionRecord]:
     """Eight independent records (seq 1..8) in the test's tenant."""
     return [create(registry, admin, "Skill", skill_data()) for _ in range(8)]
-
-
-class Dba:
-    """Superuser edits with the append-only triggers switched off."""
-
-    def __init__(self, engine: Engine, tenant: str) -> None:
-        self.engine, self.tenant = engine, tenant
-
-    def run(self, sql: str, **params: Any) -> None:
-        with self.engine.begin() as conn:
-            self._replica(conn)
-            conn.execute(sa.text(sql), {"t": self.tenant, **params})
-
-    @staticmethod
-    def _replica(conn: Connection) -> None:
-        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
 
 
 @pytest.fixture

@@ -1,0 +1,119 @@
+"""Checkpoints, inclusion and consistency proofs, and publication, on a real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from shared.core import merkle
+from shared.core.errors import InputError, NotFoundError
+from shared.core.hashing import leaf_hash
+from shared.core.principal import Principal
+from shared.core.records import Checkpoint, InclusionProof
+from shared.core.signing import LocalSigner
+from shared.core.verification import verify_checkpoint
+from shared.publisher import DirectoryCheckpointPublisher
+from shared.service import Registry
+from tests.integration.helpers import Dba, create, skill_data
+
+pytestmark = pytest.mark.integration
+
+
+def test_checkpoint_is_signed_lazily_and_reused(registry: Registry, admin: Principal) -> None:
+    with pytest.raises(NotFoundError):
+        registry.latest_checkpoint(admin)  # empty log: nothing to sign yet
+    for _ in range(3):
+        create(registry, admin, "Skill", skill_data())
+    first = registry.latest_checkpoint(admin)
+    assert first.tree_size == 3
+    verify_checkpoint(first, registry.trusted_keys)
+    assert registry.latest_checkpoint(admin) == first  # no growth, no new signature
+    create(registry, admin, "Skill", skill_data())
+    assert registry.latest_checkpoint(admin).tree_size == 4
+
+
+def test_verify_returns_a_proof_an_auditor_can_check_offline(
+    registry: Registry, admin: Principal
+) -> None:
+    records = [create(registry, admin, "Skill", skill_data()) for _ in range(5)]
+    report = registry.verify(admin, records[2].entity_id).to_dict()
+    assert report["valid"] is True
+    # Only the response and the public key: no database, no service code paths.
+    checkpoint = Checkpoint.from_dict(report["checkpoint"])
+    proof = InclusionProof.from_dict(report["inclusion_proof"])
+    verify_checkpoint(checkpoint, registry.trusted_keys)
+    merkle.verify_inclusion(
+        index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        leaf_hash=leaf_hash(records[2].canonical),
+        proof=proof.hashes,
+        root=checkpoint.root_hash,
+    )
+
+
+def test_verify_an_older_version(registry: Registry, admin: Principal) -> None:
+    skill = create(registry, admin, "Skill", skill_data())
+    registry.supersede(admin, skill.entity_id, expected_version=1, status="certified", reason="ok")
+    report = registry.verify(admin, skill.entity_id, version=1)
+    assert report.valid
+    assert report.record.version == 1
+    with pytest.raises(NotFoundError):
+        registry.verify(admin, skill.entity_id, version=3)
+
+
+def test_consistency_between_checkpoints(registry: Registry, admin: Principal) -> None:
+    for _ in range(3):
+        create(registry, admin, "Skill", skill_data())
+    old = registry.latest_checkpoint(admin)
+    for _ in range(4):
+        create(registry, admin, "Skill", skill_data())
+    new = registry.latest_checkpoint(admin)
+    report = registry.consistency(admin, old.tree_size, new.tree_size).to_dict()
+    assert report["valid"] is True
+    assert report["first_root"] == old.root_hash.hex()
+    assert report["second_root"] == new.root_hash.hex()
+    merkle.verify_consistency(
+        first_size=3,
+        second_size=7,
+        first_root=old.root_hash,
+        second_root=new.root_hash,
+        proof=[bytes.fromhex(h) for h in report["proof"]["hashes"]],
+    )
+    with pytest.raises(InputError):
+        registry.consistency(admin, 5, 2)
+    with pytest.raises(NotFoundError):
+        registry.consistency(admin, 1, 99)
+
+
+def test_consistency_reports_a_checkpoint_the_log_no_longer_matches(
+    registry: Registry, admin: Principal, admin_engine: Engine
+) -> None:
+    for _ in range(4):
+        create(registry, admin, "Skill", skill_data())
+    registry.latest_checkpoint(admin)
+    Dba(admin_engine, admin.tenant_id).run(
+        "UPDATE registry.entity_versions SET leaf_hash = :h WHERE tenant_id = :t AND seq = 2",
+        h=b"\x07" * 32,
+    )
+    report = registry.consistency(admin, 2, 4).to_dict()
+    assert report["valid"] is False
+    assert [c["name"] for c in report["checks"] if not c["ok"]] == ["checkpoint_4"]
+
+
+def test_new_checkpoints_are_published(
+    runtime_engine: Engine, signer: LocalSigner, admin: Principal, tmp_path: Path
+) -> None:
+    publishing = Registry(
+        runtime_engine,
+        signer,
+        {signer.key_id: signer.public_key},
+        DirectoryCheckpointPublisher(tmp_path),
+    )
+    create(publishing, admin, "Skill", skill_data())
+    checkpoint = publishing.latest_checkpoint(admin)
+    published = list(tmp_path.rglob("*.json"))
+    assert len(published) == 1
+    assert Checkpoint.from_dict(json.loads(published[0].read_text())) == checkpoint
