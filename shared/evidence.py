@@ -41,6 +41,8 @@ class VerificationReport:
     """One record's checks, with the inclusion proof and the checkpoint it is proven in."""
 
     record: VersionRecord
+    # The chain hash of seq - 1 as stored, so an auditor can re-check the link offline.
+    previous_chain_hash: bytes | None
     checks: tuple[CheckResult, ...]
     inclusion_proof: InclusionProof | None
     checkpoint: Checkpoint | None
@@ -53,6 +55,9 @@ class VerificationReport:
         return {
             "valid": self.valid,
             "record": self.record.to_dict(),
+            "previous_chain_hash": (
+                self.previous_chain_hash.hex() if self.previous_chain_hash is not None else None
+            ),
             "checks": [check.to_dict() for check in self.checks],
             "inclusion_proof": self.inclusion_proof.to_dict() if self.inclusion_proof else None,
             "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
@@ -261,7 +266,7 @@ class Evidence:
             verify_checkpoint(checkpoint, self._trusted_keys)
         except VerificationError as exc:
             checks.append(CheckResult("checkpoint", False, exc.detail))
-            return VerificationReport(record, tuple(checks), None, None)
+            return VerificationReport(record, previous, tuple(checks), None, None)
         checks.append(
             CheckResult(
                 "checkpoint",
@@ -271,7 +276,7 @@ class Evidence:
         )
         proof, inclusion = self._inclusion(tenant_id, record, checkpoint)
         checks.append(inclusion)
-        return VerificationReport(record, tuple(checks), proof, checkpoint)
+        return VerificationReport(record, previous, tuple(checks), proof, checkpoint)
 
     def _inclusion(
         self, tenant_id: str, record: VersionRecord, checkpoint: Checkpoint
