@@ -13,6 +13,8 @@ locals {
     JWT_AUDIENCE             = var.jwt_audience
     JWT_JWKS_URL             = var.jwt_jwks_url
     LOG_LEVEL                = var.log_level
+    # Links each request log line to its Cloud Trace (gen2 runtimes do not set it).
+    GOOGLE_CLOUD_PROJECT = var.project_id
   }
 
   checkpoint_env = {
