@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import merkle
+from shared.core.audit import LogAuditor
 from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import GENESIS_CHAIN_HASH, chain_hash, digests_equal, leaf_hash
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
@@ -31,7 +32,7 @@ from shared.core.records import (
     sign_checkpoint,
 )
 from shared.core.signing import PublicKey, Signer
-from shared.core.verification import CheckResult, record_checks, verify_checkpoint, verify_record
+from shared.core.verification import CheckResult, record_checks, verify_checkpoint
 from shared.publisher import CheckpointPublisher
 from shared.repository import Repository, TenantTransaction
 
@@ -378,59 +379,11 @@ class Evidence:
             return self._audit(tx)
 
     def _audit(self, tx: TenantTransaction) -> AuditReport:
-        stored = {cp.tree_size: cp for cp in tx.checkpoints()}
-        accumulator = merkle.MerkleAccumulator()
-        previous = GENESIS_CHAIN_HASH
-        checked = checkpoints_checked = 0
+        auditor = LogAuditor(self._trusted_keys, tx.checkpoints())
         try:
             for record in tx.iter_log():
-                expected_seq = checked + 1
-                if record.seq != expected_seq:
-                    raise VerificationError(
-                        f"seq {expected_seq} is missing from the log (next is {record.seq})",
-                        check="seq",
-                        seq=expected_seq,
-                        expected=expected_seq,
-                        found=record.seq,
-                    )
-                verify_record(record, previous_chain_hash=previous, trusted_keys=self._trusted_keys)
-                accumulator.append(record.leaf_hash)
-                checked += 1
-                previous = record.chain_hash
-                checkpoint = stored.get(record.seq)
-                if checkpoint is not None:
-                    self._check_checkpoint(checkpoint, accumulator.root(), previous)
-                    checkpoints_checked += 1
-            beyond = [size for size in stored if size > checked]
-            if beyond:
-                raise VerificationError(
-                    f"a checkpoint was signed at tree size {max(beyond)} but the log ends at seq "
-                    f"{checked}: records were removed",
-                    check="truncation",
-                    seq=checked + 1,
-                    expected=max(beyond),
-                    found=checked,
-                )
+                auditor.add(record)
+            auditor.finish()
         except VerificationError as failure:
-            return AuditReport(checked, checkpoints_checked, failure)
-        return AuditReport(checked, checkpoints_checked)
-
-    def _check_checkpoint(self, checkpoint: Checkpoint, root: bytes, chain_head: bytes) -> None:
-        try:
-            verify_checkpoint(checkpoint, self._trusted_keys)
-        except VerificationError as exc:
-            raise VerificationError(
-                exc.detail, check=exc.check, seq=checkpoint.tree_size, found=exc.found
-            ) from exc
-        for name, stored, computed in (
-            ("checkpoint_root", checkpoint.root_hash, root),
-            ("checkpoint_chain_head", checkpoint.chain_head, chain_head),
-        ):
-            if not digests_equal(stored, computed):
-                raise VerificationError(
-                    f"the log does not match the checkpoint at tree size {checkpoint.tree_size}",
-                    check=name,
-                    seq=checkpoint.tree_size,
-                    expected=stored.hex(),
-                    found=computed.hex(),
-                )
+            return AuditReport(auditor.records_checked, auditor.checkpoints_checked, failure)
+        return AuditReport(auditor.records_checked, auditor.checkpoints_checked)

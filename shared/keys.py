@@ -21,7 +21,7 @@ import binascii
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -37,6 +37,7 @@ from shared.core.signing import (
     Signer,
     load_public_keys_pem_bundle,
 )
+from shared.google_http import HttpSession, authorized_session
 from shared.settings import Settings
 
 DEV_KEY_FILENAME = "signing-ed25519.pem"
@@ -93,14 +94,6 @@ class HttpResponse(Protocol):
     def json(self) -> Any: ...
 
 
-class HttpSession(Protocol):
-    """The part of ``requests.Session`` we use; tests pass an in-memory fake."""
-
-    def get(self, url: str, **kwargs: Any) -> Any: ...
-
-    def post(self, url: str, **kwargs: Any) -> Any: ...
-
-
 def _crc32c_table() -> list[int]:
     table = []
     for byte in range(256):
@@ -127,15 +120,7 @@ def crc32c(data: bytes) -> int:
 
 
 def _default_session() -> HttpSession:
-    try:
-        import google.auth
-        from google.auth.transport.requests import AuthorizedSession
-
-        credentials, _project = google.auth.default(scopes=[KMS_SCOPE])
-        session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-        return cast(HttpSession, session)
-    except Exception as exc:  # google-auth raises several unrelated types here.
-        raise KeyServiceError(f"cannot obtain Google credentials for Cloud KMS: {exc}") from exc
+    return authorized_session(KMS_SCOPE, KeyServiceError, "Cloud KMS")
 
 
 class KmsSigner:

@@ -17,11 +17,12 @@ import os
 import threading
 import urllib.parse
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Protocol
 
 from shared.core.canonical import canonicalize
 from shared.core.errors import StorageError
 from shared.core.records import Checkpoint
+from shared.google_http import HttpSession, authorized_session
 from shared.settings import Settings
 
 GCS_UPLOAD_API = "https://storage.googleapis.com/upload/storage/v1/b/"
@@ -32,14 +33,6 @@ HTTP_TIMEOUT_SECONDS = 10.0
 
 class CheckpointPublisher(Protocol):
     def publish(self, checkpoint: Checkpoint) -> None: ...
-
-
-class HttpSession(Protocol):
-    """The part of ``requests.Session`` we use; tests pass an in-memory fake."""
-
-    def get(self, url: str, **kwargs: Any) -> Any: ...
-
-    def post(self, url: str, **kwargs: Any) -> Any: ...
 
 
 def object_name(checkpoint: Checkpoint) -> str:
@@ -85,15 +78,7 @@ class DirectoryCheckpointPublisher:
 
 
 def _default_session() -> HttpSession:
-    try:
-        import google.auth
-        from google.auth.transport.requests import AuthorizedSession
-
-        credentials, _project = google.auth.default(scopes=[GCS_SCOPE])
-        session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-        return cast(HttpSession, session)
-    except Exception as exc:  # google-auth raises several unrelated types here.
-        raise StorageError(f"cannot obtain Google credentials for GCS: {exc}") from exc
+    return authorized_session(GCS_SCOPE, StorageError, "GCS")
 
 
 class GcsCheckpointPublisher:

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.core import merkle
+from shared.core.audit import LogAuditor
 from shared.core.errors import RegistryError, VerificationError
-from shared.core.hashing import GENESIS_CHAIN_HASH, digests_equal, leaf_hash
+from shared.core.hashing import leaf_hash
 from shared.core.records import Checkpoint, InclusionProof, VersionRecord
 from shared.core.signing import PublicKey, load_public_keys_pem_bundle
 from shared.core.verification import verify_checkpoint, verify_record
@@ -96,49 +97,12 @@ def check_log(
     checkpoint: Checkpoint | None,
 ) -> str:
     """Raise VerificationError at the first bad seq of an exported log; return a summary."""
-    accumulator = merkle.MerkleAccumulator()
-    previous = GENESIS_CHAIN_HASH
-    for expected_seq, item in enumerate(records, start=1):
-        record = VersionRecord.from_dict(item)
-        if record.seq != expected_seq:
-            raise VerificationError(
-                f"seq {expected_seq} is missing from the export",
-                check="seq",
-                seq=expected_seq,
-                expected=expected_seq,
-                found=record.seq,
-            )
-        verify_record(record, previous_chain_hash=previous, trusted_keys=keys)
-        accumulator.append(record.leaf_hash)
-        previous = record.chain_hash
-        if checkpoint is not None and record.seq == checkpoint.tree_size:
-            _check_against(checkpoint, accumulator.root(), previous)
-    if checkpoint is not None:
-        verify_checkpoint(checkpoint, keys)
-        if accumulator.size < checkpoint.tree_size:
-            raise VerificationError(
-                f"the export ends at seq {accumulator.size} but the checkpoint covers "
-                f"{checkpoint.tree_size}",
-                check="truncation",
-                seq=accumulator.size + 1,
-            )
+    auditor = LogAuditor(keys, [checkpoint] if checkpoint else [])
+    for item in records:
+        auditor.add(VersionRecord.from_dict(item))
+    auditor.finish()
     covered = f"; matches the checkpoint of tree size {checkpoint.tree_size}" if checkpoint else ""
-    return f"{accumulator.size} records verified in order{covered}"
-
-
-def _check_against(checkpoint: Checkpoint, root: bytes, chain_head: bytes) -> None:
-    for name, signed, computed in (
-        ("checkpoint_root", checkpoint.root_hash, root),
-        ("checkpoint_chain_head", checkpoint.chain_head, chain_head),
-    ):
-        if not digests_equal(signed, computed):
-            raise VerificationError(
-                f"the export does not match the checkpoint at tree size {checkpoint.tree_size}",
-                check=name,
-                seq=checkpoint.tree_size,
-                expected=signed.hex(),
-                found=computed.hex(),
-            )
+    return f"{auditor.records_checked} records verified in order{covered}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
