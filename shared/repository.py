@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -73,28 +74,13 @@ _NAME_CONFLICTS = sa.text(
     "AND v.entity_id IS DISTINCT FROM CAST(:exclude AS uuid) "
     f"AND {_IS_CURRENT}"
 )
-# One statement, and one cached plan, for a single record or a batch of 1000: columns
-# arrive as arrays and are unnested into rows. Shared values (tenant, time, author, key)
-# are bound once. The NOT EXISTS guard skips a row whose live name is taken.
-_INSERT_RECORDS = sa.text(
-    "INSERT INTO registry.entity_versions (tenant_id, seq, entity_id, version, supersedes, "
-    "entity_type, status, name_key, created_at, created_by, reason, data, canonical, "
-    "leaf_hash, chain_hash, signature, key_id) "
-    "SELECT :tenant, r.seq, r.entity_id, r.version, r.supersedes, r.entity_type, r.status, "
-    "r.name_key, :created_at, :created_by, r.reason, CAST(r.data AS jsonb), r.canonical, "
-    "r.leaf_hash, r.chain_hash, r.signature, :key_id "
-    "FROM unnest(CAST(:seqs AS bigint[]), CAST(:entity_ids AS uuid[]), "
-    "CAST(:versions AS integer[]), CAST(:supersedes AS integer[]), CAST(:types AS text[]), "
-    "CAST(:statuses AS text[]), CAST(:name_keys AS text[]), CAST(:reasons AS text[]), "
-    "CAST(:data AS text[]), CAST(:canonicals AS bytea[]), CAST(:leaves AS bytea[]), "
-    "CAST(:chains AS bytea[]), CAST(:signatures AS bytea[])) "
-    "AS r(seq, entity_id, version, supersedes, entity_type, status, name_key, reason, data, "
-    "canonical, leaf_hash, chain_hash, signature) "
-    "WHERE r.status = 'retired' OR NOT EXISTS ("
-    "SELECT 1 FROM registry.entity_versions AS v WHERE v.tenant_id = :tenant "
-    "AND v.entity_type = r.entity_type AND v.name_key = r.name_key "
-    "AND v.status <> 'retired' AND v.entity_id <> r.entity_id "
-    f"AND {_IS_CURRENT})"
+# One call for a single record or a batch of 1000 (registry.append_versions, whose plan
+# PL/pgSQL caches per session): the rows travel as one JSON document, bytes as base64
+# or hex and decoded exactly on the server, so the driver sends one text parameter
+# instead of escaping array literals character by character.
+_APPEND_VERSIONS = sa.text(
+    "SELECT registry.append_versions(:tenant, :created_at, :created_by, :key_id, "
+    "CAST(:rows AS jsonb))"
 )
 _LOG_RANGE = sa.text(
     f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
@@ -364,33 +350,39 @@ class TenantTransaction:
         """Append sealed records in one statement; return how many were inserted.
 
         A record whose live name is already taken in its tenant and type is skipped (the
-        guard in _INSERT_RECORDS), so a count short of ``len(records)`` means a name
+        guard in registry.append_versions), so a count short of ``len(records)`` means a name
         conflict and the caller must roll back.
         """
         first = records[0]
-        result = self.conn.execute(
-            _INSERT_RECORDS,
+        rows = [
+            {
+                "seq": r.seq,
+                "entity_id": r.entity_id,
+                "version": r.version,
+                "supersedes": r.supersedes,
+                "entity_type": r.entity_type,
+                "status": r.status,
+                "name_key": name_key,
+                "reason": r.reason,
+                "data": r.data,
+                "canonical": base64.b64encode(r.canonical).decode("ascii"),
+                "leaf_hash": r.leaf_hash.hex(),
+                "chain_hash": r.chain_hash.hex(),
+                "signature": base64.b64encode(r.signature).decode("ascii"),
+            }
+            for r, name_key in zip(records, name_keys, strict=True)
+        ]
+        inserted = self.conn.scalar(
+            _APPEND_VERSIONS,
             {
                 "tenant": self.tenant_id,
                 "created_at": first.created_at,
                 "created_by": first.created_by,
                 "key_id": first.key_id,
-                "seqs": [r.seq for r in records],
-                "entity_ids": [r.entity_id for r in records],
-                "versions": [r.version for r in records],
-                "supersedes": [r.supersedes for r in records],
-                "types": [r.entity_type for r in records],
-                "statuses": [r.status for r in records],
-                "name_keys": list(name_keys),
-                "reasons": [r.reason for r in records],
-                "data": [json.dumps(r.data, ensure_ascii=False) for r in records],
-                "canonicals": [r.canonical for r in records],
-                "leaves": [r.leaf_hash for r in records],
-                "chains": [r.chain_hash for r in records],
-                "signatures": [r.signature for r in records],
+                "rows": json.dumps(rows, ensure_ascii=False),
             },
         )
-        return int(result.rowcount)
+        return int(inserted or 0)
 
     def insert_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Store a checkpoint; False when one of that size already exists."""

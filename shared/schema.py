@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -109,8 +110,16 @@ entity_versions = Table(
     ),
     CheckConstraint(_SHA256.format(col="leaf_hash"), name="leaf_hash_size"),
     CheckConstraint(_SHA256.format(col="chain_hash"), name="chain_hash_size"),
+    # Filtered lists in creation order (entity ids are UUIDv7).
     Index(None, "tenant_id", "entity_type", "entity_id"),
-    Index(None, "tenant_id", "entity_type", "name_key"),
+    # Live names only: the index the name-uniqueness guard looks up, and small.
+    Index(
+        "ix_entity_versions_live_name",
+        "tenant_id",
+        "entity_type",
+        "name_key",
+        postgresql_where=text("status <> 'retired'"),
+    ),
 )
 
 checkpoints = Table(

@@ -14,7 +14,8 @@ What this creates, and why each piece is here:
 - Row-level security is ENABLEd and FORCEd on every tenant table, keyed on the
   transaction-local ``app.tenant_id`` setting; an unset or empty tenant sees nothing.
 - ``begin_append`` sets the tenant, takes the tenant's advisory lock and returns the log
-  head in one round trip (see docs/adr/0004-append-lock-protocol.md).
+  head in one round trip; ``append_versions`` inserts sealed records, one or a thousand,
+  in one call (see docs/adr/0004-append-lock-protocol.md).
 """
 
 from __future__ import annotations
@@ -154,10 +155,11 @@ def _create_tables() -> None:
         schema=SCHEMA,
     )
     op.create_index(
-        "ix_entity_versions_tenant_id_entity_type_name_key",
+        "ix_entity_versions_live_name",
         "entity_versions",
         ["tenant_id", "entity_type", "name_key"],
         schema=SCHEMA,
+        postgresql_where=sa.text("status <> 'retired'"),
     )
     op.create_table(
         "checkpoints",
@@ -257,15 +259,58 @@ def _begin_append_function() -> None:
     )
 
 
+def _append_versions_function() -> None:
+    # The whole append as one call whose plan PL/pgSQL keeps per session. Rows arrive as
+    # one JSON document (bytes as base64 or hex, decoded exactly). The NOT EXISTS guard
+    # skips a row whose name is already live for another entity of its tenant and type;
+    # the caller compares the returned count and rolls back on a shortfall.
+    op.execute(
+        f"""
+        CREATE FUNCTION {SCHEMA}.append_versions(
+            p_tenant text, p_created_at timestamptz, p_created_by text, p_key_id text, p_rows jsonb
+        ) RETURNS bigint
+        LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog AS $$
+        DECLARE
+            inserted bigint;
+        BEGIN
+            INSERT INTO {SCHEMA}.entity_versions (tenant_id, seq, entity_id, version, supersedes,
+                entity_type, status, name_key, created_at, created_by, reason, data, canonical,
+                leaf_hash, chain_hash, signature, key_id)
+            SELECT p_tenant, r.seq, r.entity_id, r.version, r.supersedes, r.entity_type, r.status,
+                r.name_key, p_created_at, p_created_by, r.reason, r.data,
+                decode(r.canonical, 'base64'), decode(r.leaf_hash, 'hex'),
+                decode(r.chain_hash, 'hex'), decode(r.signature, 'base64'), p_key_id
+            FROM jsonb_to_recordset(p_rows) AS r(seq bigint, entity_id uuid, version integer,
+                supersedes integer, entity_type text, status text, name_key text, reason text,
+                data jsonb, canonical text, leaf_hash text, chain_hash text, signature text)
+            WHERE r.status = 'retired' OR NOT EXISTS (
+                SELECT 1 FROM {SCHEMA}.entity_versions AS v
+                WHERE v.tenant_id = p_tenant AND v.entity_type = r.entity_type
+                  AND v.name_key = r.name_key AND v.status <> 'retired'
+                  AND v.entity_id <> r.entity_id
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {SCHEMA}.entity_versions AS s
+                      WHERE s.tenant_id = v.tenant_id AND s.entity_id = v.entity_id
+                        AND s.supersedes = v.version));
+            GET DIAGNOSTICS inserted = ROW_COUNT;
+            RETURN inserted;
+        END
+        $$
+        """
+    )
+
+
 def _grants() -> None:
     op.execute(f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC")
     op.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {RUNTIME}")
     for table in APPEND_ONLY_TABLES:
         op.execute(f"REVOKE ALL ON {SCHEMA}.{table} FROM PUBLIC")
         op.execute(f"GRANT SELECT, INSERT ON {SCHEMA}.{table} TO {RUNTIME}")
-    for function in ("begin_append(text)", "refuse_mutation()"):
+    appends = ("begin_append(text)", "append_versions(text, timestamptz, text, text, jsonb)")
+    for function in (*appends, "refuse_mutation()"):
         op.execute(f"REVOKE ALL ON FUNCTION {SCHEMA}.{function} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.begin_append(text) TO {RUNTIME}")
+    for function in appends:
+        op.execute(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.{function} TO {RUNTIME}")
 
 
 def upgrade() -> None:
@@ -276,6 +321,7 @@ def upgrade() -> None:
     _append_only_guards()
     _row_level_security()
     _begin_append_function()
+    _append_versions_function()
     _grants()
     op.execute("RESET ROLE")
     # /healthz reads the revision as the runtime role.
