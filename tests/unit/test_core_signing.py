@@ -186,10 +186,10 @@ def test_local_signer_from_pem(ed25519_signer: LocalSigner) -> None:
     b.public_key.verify(MESSAGE, a.sign(MESSAGE))
     with pytest.raises(KeyServiceError):
         LocalSigner.from_pem(encrypted, password=b"wrong")
+    # A malformed body in a private-key envelope (built in parts so secret scanners do
+    # not mistake the fixture for key material).
+    kind = b"PRIVATE KEY-----"
     with pytest.raises(KeyServiceError):
-        # A malformed body in a private-key envelope (built in parts so secret
-        # scanners do not mistake the fixture for key material).
-        kind = b"PRIVATE KEY-----"
         LocalSigner.from_pem(b"-----BEGIN " + kind + b"\nAAAA\n-----END " + kind + b"\n")
     assert "PRIVATE" not in repr(a)
 
