@@ -167,6 +167,56 @@ def _check_leaves(leaves: Sequence[tuple[int, bytes, bytes]], upto: int) -> None
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class _LogState:
+    """What proofs are built from, read in one snapshot: the latest checkpoint, the
+    head, and (seq, leaf, chain) of every record up to the larger of the two."""
+
+    latest: Checkpoint | None
+    head_seq: int
+    leaves: list[tuple[int, bytes, bytes]]
+
+
+def _read_log_state(tx: TenantTransaction) -> _LogState:
+    latest = tx.latest_checkpoint()
+    head = tx.head()
+    size = max(head.seq, latest.tree_size if latest else 0)
+    return _LogState(latest, head.seq, tx.leaves(size))
+
+
+def _inclusion(
+    record: VersionRecord, checkpoint: Checkpoint, hashes: Sequence[bytes]
+) -> tuple[InclusionProof | None, CheckResult]:
+    """The record's inclusion proof in ``checkpoint``, built from the log's leaf hashes."""
+    if record.seq > checkpoint.tree_size:
+        return None, CheckResult(
+            "inclusion", False, f"seq {record.seq} is beyond checkpoint size {checkpoint.tree_size}"
+        )
+    if len(hashes) != checkpoint.tree_size:
+        return None, CheckResult(
+            "inclusion",
+            False,
+            f"the log holds {len(hashes)} records; the checkpoint, {checkpoint.tree_size}",
+        )
+    index = record.seq - 1
+    proof = InclusionProof(
+        index, checkpoint.tree_size, tuple(merkle.inclusion_proof(index, hashes))
+    )
+    try:
+        merkle.verify_inclusion(
+            index=index,
+            tree_size=checkpoint.tree_size,
+            leaf_hash=leaf_hash(record.canonical),
+            proof=proof.hashes,
+            root=checkpoint.root_hash,
+        )
+    except VerificationError as exc:
+        return proof, CheckResult("inclusion", False, exc.detail)
+    return proof, CheckResult(
+        "inclusion", True, f"included at index {index} of the tree of size {checkpoint.tree_size}"
+    )
+
+
 class Evidence:
     """Checkpoints, proofs, verification and audit for one registry."""
 
@@ -189,24 +239,26 @@ class Evidence:
 
     def latest_checkpoint(self, principal: Principal) -> Checkpoint:
         principal.require(SCOPE_READ)
-        return self._current_checkpoint(principal.tenant_id)
+        with self._repository.read_transaction(principal.tenant_id) as tx:
+            state = _read_log_state(tx)
+        return self._checkpoint_for(principal.tenant_id, state)
 
-    def _current_checkpoint(self, tenant_id: str) -> Checkpoint:
+    def _checkpoint_for(self, tenant_id: str, state: _LogState) -> Checkpoint:
         """The latest checkpoint, first signing a new one if the log has grown past it."""
-        with self._repository.read_transaction(tenant_id) as tx:
-            latest = tx.latest_checkpoint()
-            head = tx.head()
-        if head.seq == 0:
+        if state.head_seq == 0:
             raise NotFoundError("this tenant's log is empty; there is no checkpoint yet")
-        if latest is not None and latest.tree_size >= head.seq:
+        latest = state.latest
+        if latest is not None and latest.tree_size >= state.head_seq:
             return latest
-        return self._sign_checkpoint(tenant_id, head.seq, latest)
+        return self._sign_checkpoint(tenant_id, state.leaves, state.head_seq, latest)
 
     def _sign_checkpoint(
-        self, tenant_id: str, upto: int, previous: Checkpoint | None
+        self,
+        tenant_id: str,
+        leaves: Sequence[tuple[int, bytes, bytes]],
+        upto: int,
+        previous: Checkpoint | None,
     ) -> Checkpoint:
-        with self._repository.read_transaction(tenant_id) as tx:
-            leaves = tx.leaves(upto)
         _check_leaves(leaves, upto)
         hashes = [leaf for _, leaf, _ in leaves]
         if previous is not None:
@@ -244,6 +296,8 @@ class Evidence:
     ) -> VerificationReport:
         principal.require(SCOPE_READ)
         tenant_id = principal.tenant_id
+        # One snapshot for the record, its predecessor's link and the leaves that its
+        # proof and any new checkpoint are built from.
         with self._repository.read_transaction(tenant_id) as tx:
             record = tx.current(entity_id) if version is None else tx.version(entity_id, version)
             if record is None:
@@ -251,6 +305,7 @@ class Evidence:
                     f"no entity {entity_id}" + (f" version {version}" if version else "")
                 )
             previous = tx.chain_hash_at(record.seq - 1)
+            state = _read_log_state(tx)
         checks = list(
             record_checks(
                 record,
@@ -263,7 +318,7 @@ class Evidence:
                 CheckResult("predecessor", False, f"seq {record.seq - 1} is missing from the log")
             )
         try:
-            checkpoint = self._current_checkpoint(tenant_id)
+            checkpoint = self._checkpoint_for(tenant_id, state)
             verify_checkpoint(checkpoint, self._trusted_keys)
         except VerificationError as exc:
             checks.append(CheckResult("checkpoint", False, exc.detail))
@@ -275,46 +330,10 @@ class Evidence:
                 f"checkpoint at tree size {checkpoint.tree_size} is signed by {checkpoint.key_id}",
             )
         )
-        proof, inclusion = self._inclusion(tenant_id, record, checkpoint)
+        hashes = [leaf for _, leaf, _ in state.leaves[: checkpoint.tree_size]]
+        proof, inclusion = _inclusion(record, checkpoint, hashes)
         checks.append(inclusion)
         return VerificationReport(record, previous, tuple(checks), proof, checkpoint)
-
-    def _inclusion(
-        self, tenant_id: str, record: VersionRecord, checkpoint: Checkpoint
-    ) -> tuple[InclusionProof | None, CheckResult]:
-        if record.seq > checkpoint.tree_size:
-            return None, CheckResult(
-                "inclusion",
-                False,
-                f"seq {record.seq} is beyond checkpoint size {checkpoint.tree_size}",
-            )
-        with self._repository.read_transaction(tenant_id) as tx:
-            hashes = [leaf for _, leaf, _ in tx.leaves(checkpoint.tree_size)]
-        index = record.seq - 1
-        if len(hashes) != checkpoint.tree_size:
-            return None, CheckResult(
-                "inclusion",
-                False,
-                f"the log holds {len(hashes)} records; the checkpoint, {checkpoint.tree_size}",
-            )
-        proof = InclusionProof(
-            index, checkpoint.tree_size, tuple(merkle.inclusion_proof(index, hashes))
-        )
-        try:
-            merkle.verify_inclusion(
-                index=index,
-                tree_size=checkpoint.tree_size,
-                leaf_hash=leaf_hash(record.canonical),
-                proof=proof.hashes,
-                root=checkpoint.root_hash,
-            )
-        except VerificationError as exc:
-            return proof, CheckResult("inclusion", False, exc.detail)
-        return proof, CheckResult(
-            "inclusion",
-            True,
-            f"included at index {index} of the tree of size {checkpoint.tree_size}",
-        )
 
     def consistency(self, principal: Principal, first: int, second: int) -> ConsistencyReport:
         principal.require(SCOPE_READ)
