@@ -34,7 +34,7 @@ from shared.core.records import (
 from shared.core.signing import PublicKey, Signer
 from shared.core.verification import CheckResult, record_checks, verify_checkpoint
 from shared.publisher import CheckpointPublisher
-from shared.repository import Repository, TenantTransaction
+from shared.repository import Leaves, Repository, TenantTransaction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,18 +135,21 @@ class AuditReport:
         }
 
 
-def _check_leaves(leaves: Sequence[tuple[int, bytes, bytes]], upto: int) -> None:
+def _check_leaves(leaves: Leaves, upto: int) -> None:
     """Raise unless ``leaves`` are seqs 1..upto with every chain link intact."""
+    if leaves.first_missing_seq is not None or len(leaves.leaf_hashes) != upto:
+        missing = leaves.first_missing_seq or len(leaves.leaf_hashes) + 1
+        raise VerificationError(
+            f"seq {missing} is missing from the log",
+            check="seq",
+            seq=missing,
+            expected=upto,
+            found=len(leaves.leaf_hashes),
+        )
     previous = GENESIS_CHAIN_HASH
-    for expected_seq, (seq, leaf, chain) in enumerate(leaves, start=1):
-        if seq != expected_seq:
-            raise VerificationError(
-                f"seq {expected_seq} is missing from the log",
-                check="seq",
-                seq=expected_seq,
-                expected=expected_seq,
-                found=seq,
-            )
+    for seq, (leaf, chain) in enumerate(
+        zip(leaves.leaf_hashes, leaves.chain_hashes, strict=True), start=1
+    ):
         computed = chain_hash(previous, leaf)
         if not digests_equal(computed, chain):
             raise VerificationError(
@@ -157,24 +160,16 @@ def _check_leaves(leaves: Sequence[tuple[int, bytes, bytes]], upto: int) -> None
                 found=chain.hex(),
             )
         previous = chain
-    if len(leaves) != upto:
-        raise VerificationError(
-            f"the log holds {len(leaves)} records, {upto} expected",
-            check="seq",
-            seq=len(leaves) + 1,
-            expected=upto,
-            found=len(leaves),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
 class _LogState:
     """What proofs are built from, read in one snapshot: the latest checkpoint, the
-    head, and (seq, leaf, chain) of every record up to the larger of the two."""
+    head, and the leaf and chain hashes of every record up to the larger of the two."""
 
     latest: Checkpoint | None
     head_seq: int
-    leaves: list[tuple[int, bytes, bytes]]
+    leaves: Leaves
 
 
 def _read_log_state(tx: TenantTransaction) -> _LogState:
@@ -255,12 +250,12 @@ class Evidence:
     def _sign_checkpoint(
         self,
         tenant_id: str,
-        leaves: Sequence[tuple[int, bytes, bytes]],
+        leaves: Leaves,
         upto: int,
         previous: Checkpoint | None,
     ) -> Checkpoint:
         _check_leaves(leaves, upto)
-        hashes = [leaf for _, leaf, _ in leaves]
+        hashes = leaves.leaf_hashes
         if previous is not None:
             verify_checkpoint(previous, self._trusted_keys)
             old_root = merkle.root(hashes[: previous.tree_size])
@@ -276,7 +271,7 @@ class Evidence:
             tenant_id=tenant_id,
             tree_size=upto,
             root_hash=merkle.root(hashes),
-            chain_head=leaves[-1][2],
+            chain_head=leaves.chain_hashes[-1],
             created_at=self._clock().astimezone(UTC),
             signer=self._signer,
         )
@@ -330,7 +325,7 @@ class Evidence:
                 f"checkpoint at tree size {checkpoint.tree_size} is signed by {checkpoint.key_id}",
             )
         )
-        hashes = [leaf for _, leaf, _ in state.leaves[: checkpoint.tree_size]]
+        hashes = state.leaves.leaf_hashes[: checkpoint.tree_size]
         proof, inclusion = _inclusion(record, checkpoint, hashes)
         checks.append(inclusion)
         return VerificationReport(record, previous, tuple(checks), proof, checkpoint)
@@ -343,9 +338,16 @@ class Evidence:
             head = tx.head()
             if second > head.seq:
                 raise NotFoundError(f"the log has {head.seq} records; no tree of size {second}")
-            hashes = [leaf for _, leaf, _ in tx.leaves(second)]
+            leaves = tx.leaves(second)
             first_checkpoint = tx.checkpoint_at(first)
             second_checkpoint = tx.checkpoint_at(second)
+        if leaves.first_missing_seq is not None:
+            raise VerificationError(
+                f"seq {leaves.first_missing_seq} is missing from the log; no proof can be built",
+                check="seq",
+                seq=leaves.first_missing_seq,
+            )
+        hashes = leaves.leaf_hashes
         proof = ConsistencyProof(first, second, tuple(merkle.consistency_proof(first, hashes)))
         first_root, second_root = merkle.root(hashes[:first]), merkle.root(hashes)
         checks = [
