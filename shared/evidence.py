@@ -234,7 +234,7 @@ class Evidence:
 
     def latest_checkpoint(self, principal: Principal) -> Checkpoint:
         principal.require(SCOPE_READ)
-        with self._repository.read_transaction(principal.tenant_id) as tx:
+        with self._repository.tenant_transaction(principal.tenant_id) as tx:
             state = _read_log_state(tx)
         return self._checkpoint_for(principal.tenant_id, state)
 
@@ -275,7 +275,7 @@ class Evidence:
             created_at=self._clock().astimezone(UTC),
             signer=self._signer,
         )
-        with self._repository.read_transaction(tenant_id) as tx:
+        with self._repository.tenant_transaction(tenant_id) as tx:
             if not tx.insert_checkpoint(checkpoint):
                 # Another process signed this size first; theirs is the one on record.
                 stored = tx.checkpoint_at(upto)
@@ -293,7 +293,7 @@ class Evidence:
         tenant_id = principal.tenant_id
         # One snapshot for the record, its predecessor's link and the leaves that its
         # proof and any new checkpoint are built from.
-        with self._repository.read_transaction(tenant_id) as tx:
+        with self._repository.tenant_transaction(tenant_id) as tx:
             record = tx.current(entity_id) if version is None else tx.version(entity_id, version)
             if record is None:
                 raise NotFoundError(
@@ -334,7 +334,7 @@ class Evidence:
         principal.require(SCOPE_READ)
         if not 1 <= first <= second:
             raise InputError("need 1 <= first <= second", path="first")
-        with self._repository.read_transaction(principal.tenant_id) as tx:
+        with self._repository.tenant_transaction(principal.tenant_id) as tx:
             head = tx.head()
             if second > head.seq:
                 raise NotFoundError(f"the log has {head.seq} records; no tree of size {second}")
@@ -396,7 +396,7 @@ class Evidence:
     def audit(self, principal: Principal) -> AuditReport:
         """Re-verify the tenant's whole log in seq order, streaming; stop at the first bad seq."""
         principal.require(SCOPE_ADMIN)
-        with self._repository.read_transaction(principal.tenant_id) as tx:
+        with self._repository.tenant_transaction(principal.tenant_id) as tx:
             return self._audit(tx)
 
     def _audit(self, tx: TenantTransaction) -> AuditReport:

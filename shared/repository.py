@@ -10,7 +10,7 @@ Example::
     repo = Repository(engine)
     with repo.append_transaction("acme") as (tx, head):
         tx.insert_records([record], ["python"])
-    with repo.read_transaction("acme") as tx:
+    with repo.tenant_transaction("acme") as tx:
         tx.current(entity_id)
 """
 
@@ -450,7 +450,8 @@ class Repository:
         self.engine = engine
 
     @contextmanager
-    def read_transaction(self, tenant_id: str) -> Iterator[TenantTransaction]:
+    def tenant_transaction(self, tenant_id: str) -> Iterator[TenantTransaction]:
+        """A transaction under the tenant's RLS setting, for reads and checkpoint inserts."""
         with translate_errors(), self.engine.begin() as conn:
             conn.execute(_SET_TENANT, {"tenant": tenant_id})
             yield TenantTransaction(conn, tenant_id)

@@ -193,7 +193,7 @@ class Registry:
     ) -> VersionRecord:
         principal.require(SCOPE_READ)
         if is_entity_id(entity_id):
-            with self.repository.read_transaction(principal.tenant_id) as tx:
+            with self.repository.tenant_transaction(principal.tenant_id) as tx:
                 record = (
                     tx.current(entity_id) if version is None else tx.version(entity_id, version)
                 )
@@ -206,7 +206,7 @@ class Registry:
         principal.require(SCOPE_READ)
         records: list[VersionRecord] = []
         if is_entity_id(entity_id):
-            with self.repository.read_transaction(principal.tenant_id) as tx:
+            with self.repository.tenant_transaction(principal.tenant_id) as tx:
                 records = tx.history(entity_id)
         if not records:
             raise NotFoundError(f"no entity {entity_id}")
@@ -230,7 +230,7 @@ class Registry:
         if not 1 <= limit <= MAX_PAGE:
             raise InputError(f"limit must be between 1 and {MAX_PAGE}", path="limit")
         after = _decode_cursor(cursor, entity_type, status) if cursor else None
-        with self.repository.read_transaction(principal.tenant_id) as tx:
+        with self.repository.tenant_transaction(principal.tenant_id) as tx:
             # One extra row tells whether another page exists without a count query.
             rows = tx.list_current(
                 entity_type=entity_type, status=status, after_entity_id=after, limit=limit + 1
@@ -246,7 +246,7 @@ class Registry:
             raise InputError("from_seq must be at least 1", path="from_seq")
         if not 1 <= limit <= MAX_LOG_PAGE:
             raise InputError(f"limit must be between 1 and {MAX_LOG_PAGE}", path="limit")
-        with self.repository.read_transaction(principal.tenant_id) as tx:
+        with self.repository.tenant_transaction(principal.tenant_id) as tx:
             rows = tx.log_range(from_seq, limit + 1)
         items = rows[:limit]
         return LogPage(items, items[-1].seq + 1 if len(rows) > limit else None)

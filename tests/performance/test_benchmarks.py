@@ -284,7 +284,7 @@ def test_entity_validation(benchmark: Any) -> None:
 
 def test_record_verification(benchmark: Any, registry: Registry, sample: VersionRecord) -> None:
     """Every offline check of one record: content, leaf, chain, key and signature."""
-    with registry.repository.read_transaction(sample.tenant_id) as tx:
+    with registry.repository.tenant_transaction(sample.tenant_id) as tx:
         previous = tx.chain_hash_at(sample.seq - 1)
     assert previous is not None
     benchmark(
