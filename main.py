@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from functions import create as _create
 from functions import query as _query
 from functions import supersede as _supersede
 from functions import verify as _verify
+from functions.endpoint import framework_error
+
+# functions-framework executes this module inside its Flask app's context, so errors Flask
+# raises before a target runs (an unmatchable path) can be answered with problem+json too.
+if flask.has_app_context():
+    flask.current_app.register_error_handler(HTTPException, framework_error)
 
 
 @functions_framework.http

@@ -24,11 +24,18 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import flask
+from werkzeug.exceptions import HTTPException
 
 from functions import inputs, logs, runtime
-from functions.problems import PROBLEM_CONTENT_TYPE, InternalError, problem
+from functions.problems import (
+    PROBLEM_CONTENT_TYPE,
+    InternalError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    problem,
+)
 from functions.routing import Router
-from shared.core.errors import RegistryError
+from shared.core.errors import InputError, NotFoundError, RegistryError
 from shared.core.principal import Principal
 from shared.service import Registry, WriteResult
 from shared.settings import Settings
@@ -198,5 +205,38 @@ def dispatch(function: str, router: Router[Handler], request: flask.Request) -> 
             },
             **error_fields,
         },
+    )
+    return response
+
+
+def _as_registry_error(exc: HTTPException) -> RegistryError:
+    if exc.code == 404:
+        return NotFoundError("no such resource")
+    if exc.code == 405:
+        allow = tuple(sorted(getattr(exc, "valid_methods", None) or ()))
+        return MethodNotAllowedError("this method is not allowed here", allow=allow)
+    if exc.code == 413:
+        return PayloadTooLargeError("the request body is too large", path="$")
+    if exc.code is not None and 400 <= exc.code < 500:
+        return InputError("the request is malformed", path="$")
+    return InternalError("an unexpected error occurred")
+
+
+def framework_error(exc: HTTPException) -> flask.Response:
+    """problem+json for what Flask refuses before a target runs.
+
+    functions-framework routes ``/`` and ``/<path:path>`` to the target, but a path the
+    converter cannot match (one with an encoded newline, say) never reaches it, and Flask
+    would answer with an HTML page.
+    """
+    request_id = str(uuid.uuid4())
+    status, headers, body = problem(_as_registry_error(exc), request_id)
+    response = _response(status, body, headers, PROBLEM_CONTENT_TYPE)
+    response.headers["X-Request-Id"] = request_id
+    logs.emit(
+        _severity(status),
+        f"{flask.request.method} unrouted {status}",
+        min_severity="INFO",
+        fields={"request_id": request_id, "op": "unrouted", "status": status},
     )
     return response

@@ -100,3 +100,14 @@ def test_responses_are_not_cacheable_and_carry_a_request_id(
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert len(response.headers["X-Request-Id"]) == 36
+
+
+@pytest.mark.parametrize("target", ["create", "query", "supersede", "verify"])
+@pytest.mark.parametrize("path", ["/entities/a%0Ab", "/%0A", "/entities/x%0A/history"])
+def test_paths_flask_cannot_route_still_get_problem_json(
+    api: Api, fake_registry: FakeRegistry, target: str, path: str
+) -> None:
+    """An encoded newline never reaches the target; Flask's own 404 is problem+json too."""
+    response = api.call(target, "POST" if target in {"create", "supersede"} else "GET", path)
+    assert_problem(response, 404, "not-found")
+    assert fake_registry.calls == []
