@@ -8,6 +8,7 @@ from functions.endpoint import Call, Handler, Reply, dispatch
 from functions.inputs import int_param, optional_int_param, text_param
 from functions.routing import Route, Router
 from shared.core.principal import SCOPE_READ
+from shared.schema import MAX_SEQ, MAX_VERSION
 
 LIST_LIMIT = (1, 200, 50)  # low, high, default
 LOG_LIMIT = (1, 1000, 100)
@@ -15,7 +16,7 @@ LOG_LIMIT = (1, 1000, 100)
 
 def get_entity(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
-    version = optional_int_param(call.query, "version", low=1)
+    version = optional_int_param(call.query, "version", low=1, high=MAX_VERSION)
     record = call.registry.get(principal, call.params["entity_id"], version)
     return Reply(200, record.to_dict())
 
@@ -47,7 +48,7 @@ def log(call: Call) -> Reply:
     low, high, default = LOG_LIMIT
     page = call.registry.log(
         principal,
-        from_seq=int_param(call.query, "from_seq", default=1, low=1),
+        from_seq=int_param(call.query, "from_seq", default=1, low=1, high=MAX_SEQ),
         limit=int_param(call.query, "limit", default=default, low=low, high=high),
     )
     return Reply(

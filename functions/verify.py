@@ -12,11 +12,12 @@ from functions.endpoint import Call, Handler, Reply, dispatch
 from functions.inputs import optional_int_param, required_int_param
 from functions.routing import Route, Router
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ
+from shared.schema import MAX_SEQ, MAX_VERSION
 
 
 def verify_entity(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
-    version = optional_int_param(call.query, "version", low=1)
+    version = optional_int_param(call.query, "version", low=1, high=MAX_VERSION)
     report = call.registry.verify(principal, call.params["entity_id"], version)
     return Reply(200, report.to_dict())
 
@@ -28,8 +29,8 @@ def checkpoint(call: Call) -> Reply:
 
 def consistency(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
-    first = required_int_param(call.query, "first", low=1)
-    second = required_int_param(call.query, "second", low=1)
+    first = required_int_param(call.query, "first", low=1, high=MAX_SEQ)
+    second = required_int_param(call.query, "second", low=1, high=MAX_SEQ)
     return Reply(200, call.registry.consistency(principal, first, second).to_dict())
 
 

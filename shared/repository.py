@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from shared.core.errors import ConflictError, StorageError
+from shared.core.errors import ConflictError, InputError, StorageError
 from shared.core.hashing import GENESIS_CHAIN_HASH, HASH_SIZE
 from shared.core.records import Checkpoint, VersionRecord
 from shared.core.signing import PublicKey
@@ -246,6 +246,10 @@ def translate_errors() -> Iterator[None]:
         raise StorageError("no database connection available; retry shortly") from exc
     except sa_exc.DBAPIError as exc:
         code, _ = _sqlstate(exc)
+        if code is not None and code.startswith("22"):
+            # A data exception (a number the column cannot hold, say) is the caller's
+            # input that slipped past validation, not an outage.
+            raise InputError("a value in the request is out of range", sqlstate=code) from exc
         if exc.connection_invalidated or code is None or code.startswith(("08", "57", "53")):
             raise StorageError("the database is unavailable; retry shortly", sqlstate=code) from exc
         raise StorageError("the database rejected the operation", sqlstate=code) from exc

@@ -35,7 +35,7 @@ from shared.keys import load_signer, load_trusted_keys
 from shared.ledger import Ledger, WriteResult, is_entity_id, new_entity_id, utc_now
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.repository import Repository
-from shared.schema import SCHEMA_REVISION
+from shared.schema import MAX_SEQ, MAX_VERSION, SCHEMA_REVISION
 from shared.settings import Settings
 
 __all__ = [
@@ -192,7 +192,7 @@ class Registry:
         self, principal: Principal, entity_id: str, version: int | None = None
     ) -> VersionRecord:
         principal.require(SCOPE_READ)
-        if is_entity_id(entity_id):
+        if is_entity_id(entity_id) and (version is None or 1 <= version <= MAX_VERSION):
             with self.repository.tenant_transaction(principal.tenant_id) as tx:
                 record = (
                     tx.current(entity_id) if version is None else tx.version(entity_id, version)
@@ -242,8 +242,8 @@ class Registry:
 
     def log(self, principal: Principal, *, from_seq: int = 1, limit: int = 100) -> LogPage:
         principal.require(SCOPE_READ)
-        if from_seq < 1:
-            raise InputError("from_seq must be at least 1", path="from_seq")
+        if not 1 <= from_seq <= MAX_SEQ:
+            raise InputError(f"from_seq must be between 1 and {MAX_SEQ}", path="from_seq")
         if not 1 <= limit <= MAX_LOG_PAGE:
             raise InputError(f"limit must be between 1 and {MAX_LOG_PAGE}", path="limit")
         with self.repository.tenant_transaction(principal.tenant_id) as tx:
@@ -259,9 +259,10 @@ class Registry:
     def verify(
         self, principal: Principal, entity_id: str, version: int | None = None
     ) -> VerificationReport:
-        if not is_entity_id(entity_id):
+        if not is_entity_id(entity_id) or (version is not None and not 1 <= version <= MAX_VERSION):
             principal.require(SCOPE_READ)
-            raise NotFoundError(f"no entity {entity_id}")
+            suffix = f" version {version}" if version is not None else ""
+            raise NotFoundError(f"no entity {entity_id}{suffix}")
         return self.evidence.verify(principal, entity_id, version)
 
     def consistency(self, principal: Principal, first: int, second: int) -> ConsistencyReport:

@@ -294,3 +294,29 @@ def test_data_carried_forward_from_canonical_bytes(registry: Registry, admin: Pr
     ).records[0]
     assert newer.data == skill.data
     assert registry.verify(admin, skill.entity_id).valid
+
+
+def test_versions_and_seqs_beyond_the_columns_are_absent_not_errors(
+    registry: Registry, admin: Principal
+) -> None:
+    skill = create(registry, admin, "Skill", skill_data())
+    for call in (
+        lambda: registry.get(admin, skill.entity_id, version=2**31),
+        lambda: registry.verify(admin, skill.entity_id, version=4778261618),
+    ):
+        with pytest.raises(NotFoundError):
+            call()
+    with pytest.raises(InputError):
+        registry.log(admin, from_seq=2**63)
+
+
+def test_out_of_range_values_that_reach_sql_are_input_errors(
+    registry: Registry, admin: Principal
+) -> None:
+    """The repository's safety net: a DataError is the caller's input, never a 503."""
+    skill = create(registry, admin, "Skill", skill_data())
+    with (
+        pytest.raises(InputError),
+        registry.repository.tenant_transaction(admin.tenant_id) as tx,
+    ):
+        tx.version(skill.entity_id, 2**40)
