@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run token test lint typecheck unit integration bench migrate bundle check-infra clean
+.PHONY: help venv run token test lint typecheck unit integration bench fuzz migrate bundle check-infra clean
 
 help:
 	@echo "make run          run all four functions locally (embedded PostgreSQL, dev keys)"
 	@echo "make test         lint, type-check and run the whole test suite"
 	@echo "make bench        run the benchmark suite (pytest-benchmark)"
+	@echo "make fuzz         fuzz the HTTP API with schemathesis (FUZZ_SECONDS=120)"
 	@echo "make token        mint a dev token: make token TENANT=acme SCOPES='registry:read' TTL=3600"
 	@echo "make migrate      apply migrations to MIGRATION_DATABASE_URL (or the embedded database)"
 	@echo "make bundle       assemble the deployable source bundle in build/bundle"
@@ -55,6 +56,9 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/pytest tests/performance --benchmark-only --benchmark-columns=min,mean,median,stddev,rounds $(PYTEST_ARGS)
+
+fuzz: $(STAMP)
+	bash tools/fuzz.sh
 
 bundle: $(STAMP)
 	bash tools/bundle.sh
