@@ -35,7 +35,7 @@ from shared.core.errors import (
 )
 from shared.core.hashing import sha256
 from shared.core.principal import SCOPE_ADMIN, SCOPE_WRITE, Principal
-from shared.core.records import VersionRecord, seal_record
+from shared.core.records import RecordFields, VersionRecord, seal_records
 from shared.core.signing import Signer
 from shared.repository import LogHead, Repository, TenantTransaction
 
@@ -230,10 +230,8 @@ class Ledger:
         self, principal: Principal, drafts: Sequence[_Draft], head: LogHead
     ) -> list[VersionRecord]:
         created_at = self._clock().astimezone(UTC)
-        previous = head.chain_hash
-        records = []
-        for offset, draft in enumerate(drafts, start=1):
-            record = seal_record(
+        fields = [
+            RecordFields(
                 tenant_id=principal.tenant_id,
                 seq=head.seq + offset,
                 entity_id=draft.entity_id,
@@ -245,12 +243,10 @@ class Ledger:
                 created_by=principal.subject,
                 reason=draft.reason,
                 supersedes=draft.supersedes,
-                previous_chain_hash=previous,
-                signer=self._signer,
             )
-            previous = record.chain_hash
-            records.append(record)
-        return records
+            for offset, draft in enumerate(drafts, start=1)
+        ]
+        return seal_records(fields, previous_chain_hash=head.chain_hash, signer=self._signer)
 
     def _ensure_key_registered(self) -> None:
         # Records reference signing_keys by key id; publish ours once per process.

@@ -30,7 +30,7 @@ from typing import Any
 from shared.core.canonical import canonicalize
 from shared.core.errors import InputError
 from shared.core.hashing import HASH_SIZE, chain_hash, leaf_hash
-from shared.core.signing import Signer
+from shared.core.signing import Signer, sign_all
 
 RECORD_FORMAT = "plant-registry/record/v1"
 RECORD_SIGNATURE_FORMAT = "plant-registry/record-signature/v1"
@@ -333,37 +333,8 @@ def seal_record(
     previous_chain_hash: bytes,
     signer: Signer,
 ) -> VersionRecord:
-    """Canonicalise, hash, chain and sign a new version (the write hot path)."""
-    timestamp = format_timestamp(created_at)
-    canonical = _content(
-        tenant_id=tenant_id,
-        seq=seq,
-        entity_id=entity_id,
-        version=version,
-        entity_type=entity_type,
-        status=status,
-        data=data,
-        created_at=timestamp,
-        created_by=created_by,
-        reason=reason,
-        supersedes=supersedes,
-    )
-    leaf = leaf_hash(canonical)
-    chain = chain_hash(previous_chain_hash, leaf)
-    key_id = signer.key_id
-    signature = signer.sign(
-        _statement(
-            tenant_id=tenant_id,
-            seq=seq,
-            entity_id=entity_id,
-            version=version,
-            leaf_hash=leaf,
-            chain_hash=chain,
-            key_id=key_id,
-            created_at=timestamp,
-        )
-    )
-    return VersionRecord(
+    """Canonicalise, hash, chain and sign one new version."""
+    fields = RecordFields(
         tenant_id=tenant_id,
         seq=seq,
         entity_id=entity_id,
@@ -375,12 +346,92 @@ def seal_record(
         created_by=created_by,
         reason=reason,
         supersedes=supersedes,
-        canonical=canonical,
-        leaf_hash=leaf,
-        chain_hash=chain,
-        signature=signature,
-        key_id=key_id,
     )
+    return seal_records([fields], previous_chain_hash=previous_chain_hash, signer=signer)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordFields:
+    """The content of a version before it is sealed: what its canonical bytes say."""
+
+    tenant_id: str
+    seq: int
+    entity_id: str
+    version: int
+    entity_type: str
+    status: str
+    data: Mapping[str, Any]
+    created_at: datetime
+    created_by: str
+    reason: str | None
+    supersedes: int | None
+
+
+def seal_records(
+    items: Sequence[RecordFields], *, previous_chain_hash: bytes, signer: Signer
+) -> list[VersionRecord]:
+    """Canonicalise, hash and chain consecutive versions, then sign them all (the hot path).
+
+    Chain hashes depend only on leaf hashes, so every statement is known before the first
+    signature; ``sign_all`` lets a remote signer (Cloud KMS) sign them concurrently.
+    """
+    key_id = signer.key_id
+    previous = previous_chain_hash
+    sealed: list[tuple[RecordFields, bytes, bytes, bytes]] = []
+    statements: list[bytes] = []
+    for item in items:
+        timestamp = format_timestamp(item.created_at)
+        canonical = _content(
+            tenant_id=item.tenant_id,
+            seq=item.seq,
+            entity_id=item.entity_id,
+            version=item.version,
+            entity_type=item.entity_type,
+            status=item.status,
+            data=item.data,
+            created_at=timestamp,
+            created_by=item.created_by,
+            reason=item.reason,
+            supersedes=item.supersedes,
+        )
+        leaf = leaf_hash(canonical)
+        chain = chain_hash(previous, leaf)
+        statements.append(
+            _statement(
+                tenant_id=item.tenant_id,
+                seq=item.seq,
+                entity_id=item.entity_id,
+                version=item.version,
+                leaf_hash=leaf,
+                chain_hash=chain,
+                key_id=key_id,
+                created_at=timestamp,
+            )
+        )
+        sealed.append((item, canonical, leaf, chain))
+        previous = chain
+    signatures = sign_all(signer, statements)
+    return [
+        VersionRecord(
+            tenant_id=item.tenant_id,
+            seq=item.seq,
+            entity_id=item.entity_id,
+            version=item.version,
+            entity_type=item.entity_type,
+            status=item.status,
+            data=item.data,
+            created_at=item.created_at,
+            created_by=item.created_by,
+            reason=item.reason,
+            supersedes=item.supersedes,
+            canonical=canonical,
+            leaf_hash=leaf,
+            chain_hash=chain,
+            signature=signature,
+            key_id=key_id,
+        )
+        for (item, canonical, leaf, chain), signature in zip(sealed, signatures, strict=True)
+    ]
 
 
 # --- checkpoints --------------------------------------------------------------------

@@ -18,11 +18,13 @@ from shared.core.records import (
     Checkpoint,
     ConsistencyProof,
     InclusionProof,
+    RecordFields,
     VersionRecord,
     content_bytes,
     format_timestamp,
     parse_timestamp,
     seal_record,
+    seal_records,
     sign_checkpoint,
     signature_statement,
 )
@@ -505,3 +507,33 @@ def test_sign_checkpoint_rejects_bad_digests(now: datetime, rsa_signer: LocalSig
             created_at=now,
             signer=rsa_signer,
         )
+
+
+def test_sealing_a_batch_equals_sealing_one_by_one(
+    ed25519_signer: LocalSigner, now: datetime
+) -> None:
+    """seal_records signs after chaining; the records are exactly the sequential ones."""
+    items = [
+        RecordFields(
+            tenant_id="acme",
+            seq=seq,
+            entity_id=f"01a20fba-0000-7000-8000-{seq:012d}",
+            version=1,
+            entity_type="Industry",
+            status="active",
+            data={"name": f"Industry {seq}", "description": "d"},
+            created_at=now,
+            created_by="alice",
+            reason=None,
+            supersedes=None,
+        )
+        for seq in range(1, 6)
+    ]
+    batch = seal_records(items, previous_chain_hash=bytes(32), signer=ed25519_signer)
+    previous = bytes(32)
+    for item, record in zip(items, batch, strict=True):
+        single = seal_record(
+            **dataclasses.asdict(item), previous_chain_hash=previous, signer=ed25519_signer
+        )
+        assert single == record  # Ed25519 signatures are deterministic
+        previous = single.chain_hash

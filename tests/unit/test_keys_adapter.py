@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import stat
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ from shared.core.signing import (
     RSA_PSS_SHA256,
     LocalSigner,
     PublicKey,
+    sign_all,
 )
 from shared.keys import (
+    KMS_CONCURRENT_SIGNATURES,
     KmsSigner,
     crc32c,
     ensure_dev_signing_key,
@@ -295,3 +299,45 @@ def test_load_trusted_keys(tmp_path: Path, signers: dict[str, LocalSigner]) -> N
     assert load_trusted_keys(Settings(), current) == {current.key_id: current.public_key}
     with pytest.raises(KeyServiceError, match="TRUSTED_PUBLIC_KEYS_FILE"):
         load_trusted_keys(Settings(trusted_public_keys_file=tmp_path / "missing.pem"), current)
+
+
+@dataclass
+class SlowKms(FakeKms):
+    """A KMS whose every signature takes a while, and which records peak concurrency."""
+
+    in_flight: int = 0
+    peak: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def post(self, url: str, **kwargs: Any) -> FakeResponse:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(0.02)
+            return super().post(url, **kwargs)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def test_kms_batch_is_signed_concurrently_and_in_order(p256_key: Any) -> None:
+    kms = SlowKms(p256_key, "EC_SIGN_P256_SHA256")
+    signer = KmsSigner(KEY_VERSION, session=kms)
+    messages = [f"statement {i}".encode() for i in range(40)]
+    started = time.perf_counter()
+    signatures = sign_all(signer, messages)
+    elapsed = time.perf_counter() - started
+    for message, signature in zip(messages, signatures, strict=True):
+        signer.public_key.verify(message, signature)  # each signature is its own message's
+    assert kms.peak > 1
+    assert kms.peak <= KMS_CONCURRENT_SIGNATURES
+    assert elapsed < 40 * 0.02  # faster than one after another
+
+
+def test_kms_batch_failure_is_a_key_service_error(p256_key: Any) -> None:
+    kms = FakeKms(p256_key, "EC_SIGN_P256_SHA256")
+    signer = KmsSigner(KEY_VERSION, session=kms)
+    kms.status = 503
+    with pytest.raises(KeyServiceError):
+        sign_all(signer, [b"a", b"b", b"c"])
