@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,15 @@ def test_new_checkpoints_are_published(
     published = list(tmp_path.rglob("*.json"))
     assert len(published) == 1
     assert Checkpoint.from_dict(json.loads(published[0].read_text())) == checkpoint
+
+
+def test_concurrent_checkpoint_requests_agree_on_one_checkpoint(
+    registry: Registry, admin: Principal
+) -> None:
+    for _ in range(5):
+        create(registry, admin, "Skill", skill_data())
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: registry.latest_checkpoint(admin), range(8)))
+    assert {c.tree_size for c in results} == {5}
+    # Whoever lost the insert race returns the stored checkpoint, not its own signature.
+    assert len({c.signature for c in results}) == 1
