@@ -23,6 +23,7 @@ from shared.core import merkle
 from shared.core.audit import LogAuditor
 from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import GENESIS_CHAIN_HASH, chain_hash, digests_equal, leaf_hash
+from shared.core.merkle import MerkleAccumulator
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
 from shared.core.records import (
     Checkpoint,
@@ -135,20 +136,24 @@ class AuditReport:
         }
 
 
-def _check_leaves(leaves: Leaves, upto: int) -> None:
-    """Raise unless ``leaves`` are seqs 1..upto with every chain link intact."""
-    if leaves.first_missing_seq is not None or len(leaves.leaf_hashes) != upto:
-        missing = leaves.first_missing_seq or len(leaves.leaf_hashes) + 1
+def _check_leaves(
+    leaves: Leaves, *, upto: int, after: int = 0, previous_chain: bytes = GENESIS_CHAIN_HASH
+) -> None:
+    """Raise unless ``leaves`` are seqs after+1..upto, each chain link intact from
+    ``previous_chain`` (the chain hash at seq ``after``)."""
+    expected = upto - after
+    if leaves.first_missing_seq is not None or len(leaves.leaf_hashes) != expected:
+        missing = leaves.first_missing_seq or after + len(leaves.leaf_hashes) + 1
         raise VerificationError(
             f"seq {missing} is missing from the log",
             check="seq",
             seq=missing,
             expected=upto,
-            found=len(leaves.leaf_hashes),
+            found=after + len(leaves.leaf_hashes),
         )
-    previous = GENESIS_CHAIN_HASH
+    previous = previous_chain
     for seq, (leaf, chain) in enumerate(
-        zip(leaves.leaf_hashes, leaves.chain_hashes, strict=True), start=1
+        zip(leaves.leaf_hashes, leaves.chain_hashes, strict=True), start=after + 1
     ):
         computed = chain_hash(previous, leaf)
         if not digests_equal(computed, chain):
@@ -234,51 +239,100 @@ class Evidence:
 
     def latest_checkpoint(self, principal: Principal) -> Checkpoint:
         principal.require(SCOPE_READ)
-        with self._repository.tenant_transaction(principal.tenant_id) as tx:
-            state = _read_log_state(tx)
-        return self._checkpoint_for(principal.tenant_id, state)
+        return self.checkpoint(principal.tenant_id)
+
+    def checkpoint(self, tenant_id: str) -> Checkpoint:
+        """The latest checkpoint, first signing one over the head if the log grew past it.
+
+        Incremental: the previous checkpoint's stored frontier (trusted only once it
+        reproduces the signed root) plus the new leaves give the new root, so signing
+        reads and hashes only what was appended since.
+        """
+        with self._repository.tenant_transaction(tenant_id) as tx:
+            latest = tx.latest_checkpoint()
+            head = tx.head()
+            after = latest.tree_size if latest is not None else 0
+            if head.seq <= after:
+                if latest is None:
+                    raise NotFoundError("this tenant's log is empty; there is no checkpoint yet")
+                return latest
+            frontier = tx.frontier_at(after) if latest is not None else b""
+            new = tx.leaves(head.seq, after=after)
+        accumulator = self._resume(latest, frontier)
+        _check_leaves(
+            new,
+            upto=head.seq,
+            after=after,
+            previous_chain=latest.chain_head if latest is not None else GENESIS_CHAIN_HASH,
+        )
+        for leaf in new.leaf_hashes:
+            accumulator.append(leaf)
+        return self._sign(tenant_id, accumulator, new.chain_hashes[-1])
+
+    def _resume(self, latest: Checkpoint | None, frontier: bytes | None) -> MerkleAccumulator:
+        if latest is None:
+            return MerkleAccumulator()
+        verify_checkpoint(latest, self._trusted_keys)
+        try:
+            accumulator = MerkleAccumulator.from_frontier(latest.tree_size, frontier or b"")
+        except ValueError as exc:
+            raise VerificationError(
+                f"the stored frontier of the checkpoint at tree size {latest.tree_size} is "
+                f"malformed: {exc}",
+                check="checkpoint_frontier",
+                seq=latest.tree_size,
+            ) from exc
+        if not digests_equal(accumulator.root(), latest.root_hash):
+            raise VerificationError(
+                f"the stored frontier of the checkpoint at tree size {latest.tree_size} does "
+                "not reproduce its signed root",
+                check="checkpoint_frontier",
+                seq=latest.tree_size,
+                expected=latest.root_hash.hex(),
+                found=accumulator.root().hex(),
+            )
+        return accumulator
 
     def _checkpoint_for(self, tenant_id: str, state: _LogState) -> Checkpoint:
-        """The latest checkpoint, first signing a new one if the log has grown past it."""
+        """For verify: the latest checkpoint, or a new one built from the full leaves
+        already read, re-checking the whole chain and the previous checkpoint's root."""
         if state.head_seq == 0:
             raise NotFoundError("this tenant's log is empty; there is no checkpoint yet")
         latest = state.latest
         if latest is not None and latest.tree_size >= state.head_seq:
             return latest
-        return self._sign_checkpoint(tenant_id, state.leaves, state.head_seq, latest)
+        leaves = state.leaves
+        _check_leaves(leaves, upto=state.head_seq)
+        accumulator = MerkleAccumulator()
+        for size, leaf in enumerate(leaves.leaf_hashes, start=1):
+            accumulator.append(leaf)
+            if latest is not None and size == latest.tree_size:
+                verify_checkpoint(latest, self._trusted_keys)
+                if not digests_equal(accumulator.root(), latest.root_hash):
+                    raise VerificationError(
+                        f"the log no longer matches the checkpoint at tree size {size}",
+                        check="checkpoint_root",
+                        seq=size,
+                        expected=latest.root_hash.hex(),
+                        found=accumulator.root().hex(),
+                    )
+        return self._sign(tenant_id, accumulator, leaves.chain_hashes[-1])
 
-    def _sign_checkpoint(
-        self,
-        tenant_id: str,
-        leaves: Leaves,
-        upto: int,
-        previous: Checkpoint | None,
+    def _sign(
+        self, tenant_id: str, accumulator: MerkleAccumulator, chain_head: bytes
     ) -> Checkpoint:
-        _check_leaves(leaves, upto)
-        hashes = leaves.leaf_hashes
-        if previous is not None:
-            verify_checkpoint(previous, self._trusted_keys)
-            old_root = merkle.root(hashes[: previous.tree_size])
-            if not digests_equal(old_root, previous.root_hash):
-                raise VerificationError(
-                    f"the log no longer matches the checkpoint at tree size {previous.tree_size}",
-                    check="checkpoint_root",
-                    seq=previous.tree_size,
-                    expected=previous.root_hash.hex(),
-                    found=old_root.hex(),
-                )
         checkpoint = sign_checkpoint(
             tenant_id=tenant_id,
-            tree_size=upto,
-            root_hash=merkle.root(hashes),
-            chain_head=leaves.chain_hashes[-1],
+            tree_size=accumulator.size,
+            root_hash=accumulator.root(),
+            chain_head=chain_head,
             created_at=self._clock().astimezone(UTC),
             signer=self._signer,
         )
         with self._repository.tenant_transaction(tenant_id) as tx:
-            if not tx.insert_checkpoint(checkpoint):
+            if not tx.insert_checkpoint(checkpoint, accumulator.frontier):
                 # Another process signed this size first; theirs is the one on record.
-                stored = tx.checkpoint_at(upto)
+                stored = tx.checkpoint_at(checkpoint.tree_size)
                 assert stored is not None
                 return stored
         self._publisher.publish(checkpoint)

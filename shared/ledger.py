@@ -70,6 +70,8 @@ class WriteResult:
 
     records: tuple[VersionRecord, ...]
     replayed: bool = False
+    # Tree size of the tenant's latest checkpoint when the write took the lock.
+    checkpoint_size: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,7 +215,7 @@ class Ledger:
                 tx.store_response(
                     idempotency_key, request_hash, CREATED_STATUS, body, records[0].created_at
                 )
-        return WriteResult(tuple(records))
+        return WriteResult(tuple(records), checkpoint_size=head.checkpoint_size)
 
     @staticmethod
     def _replay(stored_hash: bytes, body: bytes, request_hash: bytes) -> WriteResult:

@@ -46,7 +46,9 @@ _IS_CURRENT = (
 )
 
 _SET_TENANT = sa.text("SELECT set_config('app.tenant_id', :tenant, true)")
-_BEGIN_APPEND = sa.text("SELECT head_seq, head_chain_hash FROM registry.begin_append(:tenant)")
+_BEGIN_APPEND = sa.text(
+    "SELECT head_seq, head_chain_hash, checkpoint_size FROM registry.begin_append(:tenant)"
+)
 _GET_VERSION = sa.text(
     f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
     "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
@@ -89,13 +91,14 @@ _LOG_RANGE = sa.text(
 # The leaves of a proof travel as two concatenated blobs rather than one row per record:
 # decoding a thousand rows in the driver cost more than hashing them.
 _LEAVES = sa.text(
-    "SELECT count(*), coalesce(max(v.seq), 0), "
+    "SELECT count(*), coalesce(max(v.seq), :after), "
     "string_agg(v.leaf_hash, ''::bytea ORDER BY v.seq), "
     "string_agg(v.chain_hash, ''::bytea ORDER BY v.seq) "
-    "FROM registry.entity_versions AS v WHERE v.tenant_id = :tenant AND v.seq <= :upto"
+    "FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.seq > :after AND v.seq <= :upto"
 )
 _FIRST_MISSING_SEQ = sa.text(
-    "SELECT min(s) FROM generate_series(1, :upto) AS s WHERE NOT EXISTS ("
+    "SELECT min(s) FROM generate_series(:after + 1, :upto) AS s WHERE NOT EXISTS ("
     "SELECT 1 FROM registry.entity_versions AS v WHERE v.tenant_id = :tenant AND v.seq = s)"
 )
 _HEAD = sa.text(
@@ -115,14 +118,17 @@ _CHECKPOINT_AT = sa.text(
     f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
     "WHERE tenant_id = :tenant AND tree_size = :size"
 )
+_FRONTIER_AT = sa.text(
+    "SELECT frontier FROM registry.checkpoints WHERE tenant_id = :tenant AND tree_size = :size"
+)
 _ALL_CHECKPOINTS = sa.text(
     f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
     "WHERE tenant_id = :tenant ORDER BY tree_size"
 )
 _INSERT_CHECKPOINT = sa.text(
-    "INSERT INTO registry.checkpoints "
-    f"({_CHECKPOINT_COLUMNS}) VALUES (:tenant_id, :tree_size, :root_hash, :chain_head, "
-    ":created_at, :key_id, :signature) ON CONFLICT (tenant_id, tree_size) DO NOTHING"
+    f"INSERT INTO registry.checkpoints ({_CHECKPOINT_COLUMNS}, frontier) VALUES (:tenant_id, "
+    ":tree_size, :root_hash, :chain_head, :created_at, :key_id, :signature, :frontier) "
+    "ON CONFLICT (tenant_id, tree_size) DO NOTHING"
 )
 _FIND_IDEMPOTENT = sa.text(
     "SELECT request_hash, response_status, response_body FROM registry.idempotency_keys "
@@ -154,6 +160,8 @@ class LogHead:
 
     seq: int
     chain_hash: bytes
+    # Tree size of the tenant's latest checkpoint (0 for none), read under the same lock.
+    checkpoint_size: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,17 +346,24 @@ class TenantTransaction:
         row = self.conn.execute(_CHAIN_AT, self._params(seq=seq)).first()
         return bytes(row[0]) if row else None
 
-    def leaves(self, upto: int) -> Leaves:
-        """Leaf and chain hashes of every record with seq <= upto, in seq order."""
+    def leaves(self, upto: int, *, after: int = 0) -> Leaves:
+        """Leaf and chain hashes of the records with after < seq <= upto, in seq order."""
         count, last, leaf_blob, chain_blob = self.conn.execute(
-            _LEAVES, self._params(upto=upto)
+            _LEAVES, self._params(upto=upto, after=after)
         ).one()
         first_missing = None
-        if count != last:  # seqs are unique and >= 1, so count == max means exactly 1..count
-            first_missing = self.conn.scalar(_FIRST_MISSING_SEQ, self._params(upto=last))
+        # Seqs are unique, so count == last - after means exactly after+1 .. last.
+        if count != last - after:
+            first_missing = self.conn.scalar(
+                _FIRST_MISSING_SEQ, self._params(upto=last, after=after)
+            )
         return Leaves(
             _split_digests(leaf_blob, count), _split_digests(chain_blob, count), first_missing
         )
+
+    def frontier_at(self, tree_size: int) -> bytes | None:
+        row = self.conn.execute(_FRONTIER_AT, self._params(size=tree_size)).first()
+        return bytes(row[0]) if row else None
 
     def current_states(self, entity_ids: Sequence[str]) -> dict[str, EntityState]:
         if not entity_ids:
@@ -420,8 +435,8 @@ class TenantTransaction:
         )
         return int(inserted or 0)
 
-    def insert_checkpoint(self, checkpoint: Checkpoint) -> bool:
-        """Store a checkpoint; False when one of that size already exists."""
+    def insert_checkpoint(self, checkpoint: Checkpoint, frontier: bytes) -> bool:
+        """Store a checkpoint and its frontier; False when one of that size exists."""
         result = self.conn.execute(
             _INSERT_CHECKPOINT,
             {
@@ -432,6 +447,7 @@ class TenantTransaction:
                 "created_at": checkpoint.created_at,
                 "key_id": checkpoint.key_id,
                 "signature": checkpoint.signature,
+                "frontier": frontier,
             },
         )
         return bool(result.rowcount)
@@ -468,8 +484,10 @@ class Repository:
             yield TenantTransaction(conn, tenant_id), head
 
     def _begin_append(self, conn: Connection, tenant_id: str) -> LogHead:
-        row = conn.execute(_BEGIN_APPEND, {"tenant": tenant_id}).first()
-        return LogHead(row[0], bytes(row[1])) if row else LogHead(0, GENESIS_CHAIN_HASH)
+        seq, chain, checkpoint_size = conn.execute(_BEGIN_APPEND, {"tenant": tenant_id}).one()
+        if seq is None:
+            return LogHead(0, GENESIS_CHAIN_HASH, checkpoint_size or 0)
+        return LogHead(seq, bytes(chain), checkpoint_size or 0)
 
     def register_key(self, public_key: PublicKey, created_at: datetime) -> None:
         """Publish a signing key's public half (idempotent; keys are never replaced)."""

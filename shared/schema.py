@@ -137,6 +137,9 @@ checkpoints = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("key_id", Text, ForeignKey(signing_keys.c.key_id), nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    # The Merkle frontier at tree_size (subtree roots, concatenated). Not signed: it is
+    # trusted only after it reproduces the signed root_hash.
+    Column("frontier", LargeBinary, nullable=False),
     PrimaryKeyConstraint("tenant_id", "tree_size"),
     CheckConstraint("tree_size >= 1", name="tree_size_positive"),
     CheckConstraint(_SHA256.format(col="root_hash"), name="root_hash_size"),

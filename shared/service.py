@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,13 @@ from sqlalchemy.engine import Engine
 
 from shared.core import entities
 from shared.core.canonical import canonicalize, parse_json
-from shared.core.errors import CanonicalizationError, InputError, NotFoundError, StorageError
+from shared.core.errors import (
+    CanonicalizationError,
+    InputError,
+    NotFoundError,
+    RegistryError,
+    StorageError,
+)
 from shared.core.hashing import digests_equal, sha256
 from shared.core.principal import SCOPE_READ, Principal
 from shared.core.records import Checkpoint, VersionRecord
@@ -36,7 +43,7 @@ from shared.ledger import Ledger, WriteResult, is_entity_id, new_entity_id, utc_
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.repository import Repository
 from shared.schema import MAX_SEQ, MAX_VERSION, SCHEMA_REVISION
-from shared.settings import Settings
+from shared.settings import DEFAULT_CHECKPOINT_EVERY, Settings
 
 __all__ = [
     "AuditReport",
@@ -50,6 +57,7 @@ __all__ = [
 
 MAX_PAGE = 200
 MAX_LOG_PAGE = 1000
+_log = logging.getLogger(__name__)
 _CURSOR_DOMAIN = b"plant-registry/cursor/v1\x00"
 _CURSOR_CHECK_BYTES = 8
 
@@ -102,8 +110,10 @@ class Registry:
         *,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = new_entity_id,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     ) -> None:
         self.engine = engine
+        self.checkpoint_every = checkpoint_every
         self.repository = Repository(engine)
         self.signer = signer
         self.trusted_keys = dict(trusted_keys)
@@ -120,6 +130,7 @@ class Registry:
             signer,
             load_trusted_keys(settings, signer),
             build_publisher(settings),
+            checkpoint_every=settings.checkpoint_every,
         )
 
     # --- writes ----------------------------------------------------------------------
@@ -132,12 +143,13 @@ class Registry:
         *,
         idempotency_key: str | None = None,
     ) -> WriteResult:
-        return self.ledger.create(
+        result = self.ledger.create(
             principal,
             [("$", entity_type, data)],
             request={"entity_type": entity_type, "data": data},
             idempotency_key=idempotency_key,
         )
+        return self._checkpoint_if_due(principal.tenant_id, result)
 
     def create_batch(
         self, principal: Principal, entities_: object, *, idempotency_key: str | None = None
@@ -155,9 +167,10 @@ class Registry:
                     "each entity has only entity_type and data", path=f"{path}.{unknown[0]}"
                 )
             items.append((path, item.get("entity_type"), item.get("data")))
-        return self.ledger.create(
+        result = self.ledger.create(
             principal, items, request={"entities": entities_}, idempotency_key=idempotency_key
         )
+        return self._checkpoint_if_due(principal.tenant_id, result)
 
     def supersede(
         self,
@@ -170,7 +183,7 @@ class Registry:
         status: object | None = None,
         idempotency_key: str | None = None,
     ) -> WriteResult:
-        return self.ledger.supersede(
+        result = self.ledger.supersede(
             principal,
             entity_id,
             expected_version=expected_version,
@@ -185,6 +198,24 @@ class Registry:
             },
             idempotency_key=idempotency_key,
         )
+        return self._checkpoint_if_due(principal.tenant_id, result)
+
+    def _checkpoint_if_due(self, tenant_id: str, result: WriteResult) -> WriteResult:
+        """Sign a checkpoint once ``checkpoint_every`` records follow the last one.
+
+        Checkpoints published outside the database are what expose a dropped tail of the
+        log, so they must not wait for someone to ask for a proof. Signing happens after
+        the write has committed; if it fails, the write still stands and the next write
+        or proof request tries again.
+        """
+        if result.replayed or not self.checkpoint_every:
+            return result
+        if result.records[-1].seq - result.checkpoint_size >= self.checkpoint_every:
+            try:
+                self.evidence.checkpoint(tenant_id)
+            except RegistryError as exc:
+                _log.warning("checkpoint after a write failed: %s (%s)", exc.detail, exc.kind)
+        return result
 
     # --- reads -----------------------------------------------------------------------
 

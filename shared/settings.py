@@ -40,6 +40,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     "KMS_KEY_VERSION": "Cloud KMS asymmetric key version that signs instead.",
     "TRUSTED_PUBLIC_KEYS_FILE": "PEM bundle of earlier signing keys that still verify.",
     "CHECKPOINT_BUCKET": "GCS bucket that signed checkpoints are published to.",
+    "CHECKPOINT_EVERY": "Sign a checkpoint once this many records follow the last (100; 0 off).",
     "MAX_BODY_BYTES": "Largest accepted request body (default 1 MiB).",
     "MAX_BATCH_BODY_BYTES": "Largest accepted batch body (default 16 MiB).",
     "REGISTRY_DATA_DIR": "Local data directory for the embedded database and dev keys.",
@@ -51,6 +52,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 MAX_JWT_LEEWAY_SECONDS = 30
+DEFAULT_CHECKPOINT_EVERY = 100
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -114,6 +116,7 @@ class Settings:
     kms_key_version: str | None = None
     trusted_public_keys_file: Path | None = None
     checkpoint_bucket: str | None = None
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     max_body_bytes: int = 1024 * 1024
     max_batch_body_bytes: int = 16 * 1024 * 1024
     data_dir: Path = Path(".data")
@@ -183,6 +186,9 @@ class Settings:
             kms_key_version=_text(env, "KMS_KEY_VERSION"),
             trusted_public_keys_file=_path(env, "TRUSTED_PUBLIC_KEYS_FILE"),
             checkpoint_bucket=_text(env, "CHECKPOINT_BUCKET"),
+            checkpoint_every=_int(
+                env, "CHECKPOINT_EVERY", DEFAULT_CHECKPOINT_EVERY, low=0, high=1_000_000
+            ),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 << 20),
             max_batch_body_bytes=_int(
                 env, "MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024, low=1024, high=256 << 20

@@ -170,6 +170,7 @@ def _create_tables() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("key_id", sa.Text(), nullable=False),
         sa.Column("signature", sa.LargeBinary(), nullable=False),
+        sa.Column("frontier", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "tree_size", name="pk_checkpoints"),
         sa.ForeignKeyConstraint(
             ["key_id"], [f"{SCHEMA}.signing_keys.key_id"], name="fk_checkpoints_key_id_signing_keys"
@@ -238,7 +239,7 @@ def _begin_append_function() -> None:
     op.execute(
         f"""
         CREATE FUNCTION {SCHEMA}.begin_append(p_tenant text)
-        RETURNS TABLE (head_seq bigint, head_chain_hash bytea)
+        RETURNS TABLE (head_seq bigint, head_chain_hash bytea, checkpoint_size bigint)
         LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog AS $$
         BEGIN
             IF p_tenant IS NULL OR p_tenant = '' THEN
@@ -249,10 +250,14 @@ def _begin_append_function() -> None:
             PERFORM pg_advisory_xact_lock(hashtextextended('plant-registry/append/' || p_tenant, 0));
             -- In READ COMMITTED each statement of a volatile function takes a new snapshot,
             -- so this read happens after the lock and sees the previous holder's append.
-            RETURN QUERY
-                SELECT v.seq, v.chain_hash FROM {SCHEMA}.entity_versions AS v
-                WHERE v.tenant_id = p_tenant
-                ORDER BY v.seq DESC LIMIT 1;
+            -- The latest checkpoint's size rides along so the writer knows when to sign one.
+            RETURN QUERY SELECT
+                (SELECT v.seq FROM {SCHEMA}.entity_versions AS v
+                 WHERE v.tenant_id = p_tenant ORDER BY v.seq DESC LIMIT 1),
+                (SELECT v.chain_hash FROM {SCHEMA}.entity_versions AS v
+                 WHERE v.tenant_id = p_tenant ORDER BY v.seq DESC LIMIT 1),
+                (SELECT c.tree_size FROM {SCHEMA}.checkpoints AS c
+                 WHERE c.tenant_id = p_tenant ORDER BY c.tree_size DESC LIMIT 1);
         END
         $$
         """

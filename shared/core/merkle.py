@@ -291,3 +291,27 @@ class MerkleAccumulator:
         for left in reversed(self._stack[:-1]):
             result = node_hash(left, result)
         return result
+
+    @property
+    def frontier(self) -> bytes:
+        """The subtree roots, largest first, concatenated: all a later append needs.
+
+        Stored beside a checkpoint, it lets the next checkpoint's root be computed from
+        the new leaves alone, O(new + log size) instead of O(size).
+        """
+        return b"".join(self._stack)
+
+    @classmethod
+    def from_frontier(cls, size: int, frontier: bytes) -> MerkleAccumulator:
+        """Resume a tree of ``size`` leaves from its ``frontier``; ValueError if malformed."""
+        if size < 0 or len(frontier) != HASH_SIZE * bin(size).count("1"):
+            raise ValueError(
+                f"a frontier for {size} leaves holds {bin(max(size, 0)).count('1')} "
+                f"digests, not {len(frontier) / HASH_SIZE:g}"
+            )
+        accumulator = cls()
+        accumulator._size = size
+        accumulator._stack = [
+            frontier[i : i + HASH_SIZE] for i in range(0, len(frontier), HASH_SIZE)
+        ]
+        return accumulator

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from shared.core import merkle
-from shared.core.errors import InputError, NotFoundError
+from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import leaf_hash
 from shared.core.principal import Principal
 from shared.core.records import Checkpoint, InclusionProof
@@ -130,3 +130,61 @@ def test_concurrent_checkpoint_requests_agree_on_one_checkpoint(
     assert {c.tree_size for c in results} == {5}
     # Whoever lost the insert race returns the stored checkpoint, not its own signature.
     assert len({c.signature for c in results}) == 1
+
+
+@pytest.fixture
+def every_five(runtime_engine: Engine, signer: LocalSigner) -> Registry:
+    """A registry that signs a checkpoint once five records follow the last one."""
+    return Registry(runtime_engine, signer, {signer.key_id: signer.public_key}, checkpoint_every=5)
+
+
+def _checkpoint_sizes(registry: Registry, tenant: str) -> list[int]:
+    with registry.repository.tenant_transaction(tenant) as tx:
+        return [c.tree_size for c in tx.checkpoints()]
+
+
+def test_writes_sign_checkpoints_without_being_asked(
+    every_five: Registry, admin: Principal
+) -> None:
+    for _ in range(12):
+        create(every_five, admin, "Skill", skill_data())
+    assert _checkpoint_sizes(every_five, admin.tenant_id) == [5, 10]
+    every_five.create_batch(admin, [{"entity_type": "Skill", "data": skill_data()}] * 1)
+    every_five.create_batch(
+        admin, [{"entity_type": "Skill", "data": skill_data()} for _ in range(7)]
+    )
+    assert _checkpoint_sizes(every_five, admin.tenant_id) == [5, 10, 20]
+    # Each was built incrementally from the previous frontier; the audit recomputes
+    # every root from scratch and checks it against every checkpoint.
+    report = every_five.audit(admin)
+    assert report.valid
+    assert (report.records_checked, report.checkpoints_checked) == (20, 3)
+
+
+def test_an_automatic_checkpoint_exposes_a_dropped_tail(
+    every_five: Registry, admin: Principal, admin_engine: Engine
+) -> None:
+    for _ in range(10):
+        create(every_five, admin, "Skill", skill_data())
+    Dba(admin_engine, admin.tenant_id).run(
+        "DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq > 8"
+    )
+    report = every_five.audit(admin).to_dict()
+    assert (report["first_bad_seq"], report["error"]["check"]) == (9, "truncation")
+
+
+def test_a_tampered_frontier_stops_signing_but_not_writing(
+    every_five: Registry, admin: Principal, admin_engine: Engine
+) -> None:
+    for _ in range(5):
+        create(every_five, admin, "Skill", skill_data())
+    Dba(admin_engine, admin.tenant_id).run(
+        "UPDATE registry.checkpoints SET frontier = :f WHERE tenant_id = :t AND tree_size = 5",
+        f=b"\x02" * 64,
+    )
+    for _ in range(5):  # the writes succeed; the checkpoint they would sign is refused
+        create(every_five, admin, "Skill", skill_data())
+    assert _checkpoint_sizes(every_five, admin.tenant_id) == [5]
+    with pytest.raises(VerificationError) as err:
+        every_five.latest_checkpoint(admin)
+    assert (err.value.check, err.value.seq) == ("checkpoint_frontier", 5)

@@ -360,3 +360,24 @@ def test_large_tree_is_fast() -> None:
     # Each of the three is O(n) hashing; quadratic work would take minutes here. The
     # bound is loose so a slow CI machine does not make this flaky.
     assert elapsed < 3.0
+
+
+def test_accumulator_resumes_from_its_frontier() -> None:
+    """Any prefix's frontier plus the remaining leaves gives the same roots."""
+    leaves = [leaf_hash(str(i).encode()) for i in range(70)]
+    for split in range(len(leaves) + 1):
+        head = MerkleAccumulator()
+        for leaf in leaves[:split]:
+            head.append(leaf)
+        resumed = MerkleAccumulator.from_frontier(split, head.frontier)
+        assert resumed.root() == root(leaves[:split])
+        for leaf in leaves[split:]:
+            resumed.append(leaf)
+        assert resumed.size == len(leaves)
+        assert resumed.root() == root(leaves)
+
+
+@pytest.mark.parametrize(("size", "digests"), [(3, 1), (3, 3), (4, 2), (1, 0), (-1, 0)])
+def test_a_malformed_frontier_is_refused(size: int, digests: int) -> None:
+    with pytest.raises(ValueError, match="frontier"):
+        MerkleAccumulator.from_frontier(size, b"\x01" * (32 * digests))
