@@ -248,6 +248,7 @@ class Evidence:
         reproduces the signed root) plus the new leaves give the new root, so signing
         reads and hashes only what was appended since.
         """
+        # One transaction reads what the new checkpoint needs and stores it.
         with self._repository.tenant_transaction(tenant_id) as tx:
             latest = tx.latest_checkpoint()
             head = tx.head()
@@ -256,18 +257,19 @@ class Evidence:
                 if latest is None:
                     raise NotFoundError("this tenant's log is empty; there is no checkpoint yet")
                 return latest
-            frontier = tx.frontier_at(after) if latest is not None else b""
+            accumulator = self._resume(latest, tx.frontier_at(after) if latest else b"")
             new = tx.leaves(head.seq, after=after)
-        accumulator = self._resume(latest, frontier)
-        _check_leaves(
-            new,
-            upto=head.seq,
-            after=after,
-            previous_chain=latest.chain_head if latest is not None else GENESIS_CHAIN_HASH,
-        )
-        for leaf in new.leaf_hashes:
-            accumulator.append(leaf)
-        return self._sign(tenant_id, accumulator, new.chain_hashes[-1])
+            _check_leaves(
+                new,
+                upto=head.seq,
+                after=after,
+                previous_chain=latest.chain_head if latest is not None else GENESIS_CHAIN_HASH,
+            )
+            for leaf in new.leaf_hashes:
+                accumulator.append(leaf)
+            checkpoint = self._store(tx, tenant_id, accumulator, new.chain_hashes[-1])
+        self._publisher.publish(checkpoint)
+        return checkpoint
 
     def _resume(self, latest: Checkpoint | None, frontier: bytes | None) -> MerkleAccumulator:
         if latest is None:
@@ -321,6 +323,19 @@ class Evidence:
     def _sign(
         self, tenant_id: str, accumulator: MerkleAccumulator, chain_head: bytes
     ) -> Checkpoint:
+        with self._repository.tenant_transaction(tenant_id) as tx:
+            checkpoint = self._store(tx, tenant_id, accumulator, chain_head)
+        self._publisher.publish(checkpoint)
+        return checkpoint
+
+    def _store(
+        self,
+        tx: TenantTransaction,
+        tenant_id: str,
+        accumulator: MerkleAccumulator,
+        chain_head: bytes,
+    ) -> Checkpoint:
+        """Sign the accumulator's tree and store it, or return the one stored first."""
         checkpoint = sign_checkpoint(
             tenant_id=tenant_id,
             tree_size=accumulator.size,
@@ -329,14 +344,12 @@ class Evidence:
             created_at=self._clock().astimezone(UTC),
             signer=self._signer,
         )
-        with self._repository.tenant_transaction(tenant_id) as tx:
-            if not tx.insert_checkpoint(checkpoint, accumulator.frontier):
-                # Another process signed this size first; theirs is the one on record.
-                stored = tx.checkpoint_at(checkpoint.tree_size)
-                assert stored is not None
-                return stored
-        self._publisher.publish(checkpoint)
-        return checkpoint
+        if tx.insert_checkpoint(checkpoint, accumulator.frontier):
+            return checkpoint
+        # Another process signed this size first; theirs is the one on record.
+        stored = tx.checkpoint_at(checkpoint.tree_size)
+        assert stored is not None
+        return stored
 
     # --- verification ----------------------------------------------------------------
 

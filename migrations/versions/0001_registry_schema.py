@@ -274,7 +274,8 @@ def _append_versions_function() -> None:
         CREATE FUNCTION {SCHEMA}.append_versions(
             p_tenant text, p_created_at timestamptz, p_created_by text, p_key_id text, p_rows jsonb
         ) RETURNS bigint
-        LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog
+        SET plan_cache_mode = force_custom_plan AS $$
         DECLARE
             inserted bigint;
         BEGIN
