@@ -13,11 +13,15 @@ import functions_framework
 from werkzeug.exceptions import HTTPException
 
 from functions import create as _create
+from functions import logs
 from functions import query as _query
 from functions import supersede as _supersede
 from functions import verify as _verify
 from functions.endpoint import framework_error
 
+# Every module's log records leave as Cloud Logging JSON lines from the first request on;
+# the level follows LOG_LEVEL once the runtime's settings are read.
+logs.install("INFO")
 # functions-framework executes this module inside its Flask app's context, so errors Flask
 # raises before a target runs (an unmatchable path) can be answered with problem+json too.
 if flask.has_app_context():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import flask
 
-from functions.endpoint import Call, Handler, Reply, dispatch, written
+from functions.endpoint import Call, Reply, dispatch, function_routes, written
 from functions.inputs import check_fields
-from functions.routing import Route, Router
+from functions.routing import Route
 from shared.core.principal import SCOPE_WRITE
 
 CREATE_FIELDS = ("entity_type", "data")
@@ -41,13 +41,14 @@ def create_batch(call: Call) -> Reply:
     return written(result, batch=True)
 
 
-ROUTER: Router[Handler] = Router(
+ROUTES = function_routes(
+    "create",
     [
         Route("POST", "/", "create.entity", create_one),
         Route("POST", "/batch", "create.batch", create_batch),
-    ]
+    ],
 )
 
 
 def handle(request: flask.Request) -> flask.Response:
-    return dispatch("create", ROUTER, request)
+    return dispatch(ROUTES, request)

@@ -1,26 +1,26 @@
 """The request lifecycle every function shares: route, run one handler, respond, log.
 
 A handler receives a ``Call`` (the request, its path parameters and the process runtime)
-and returns a ``Reply``. Everything around it lives here once: the request id, routing to
-404/405, translating ``RegistryError`` to problem+json through the one status table,
-turning any other exception into an opaque 500 (never a stack trace in a body), and one
-structured log line per request.
+and returns a ``Reply``. Everything around it lives here once: the request id and its log
+context, routing to 404/405, translating ``RegistryError`` to problem+json through the one
+status table, turning any other exception into an opaque 500 (never a stack trace in a
+body), and one structured log line per request.
 
 Example::
 
-    ROUTER = Router([Route("GET", "/checkpoint", "verify.checkpoint", checkpoint)])
+    ROUTES = function_routes("verify", [Route("GET", "/checkpoint", "verify.op", checkpoint)])
 
     def handle(request: flask.Request) -> flask.Response:
-        return dispatch("verify", ROUTER, request)
+        return dispatch(ROUTES, request)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import flask
@@ -34,13 +34,14 @@ from functions.problems import (
     PayloadTooLargeError,
     problem,
 )
-from functions.routing import Router
+from functions.routing import Route, Routes
 from shared.core.errors import InputError, NotFoundError, RegistryError
 from shared.core.principal import Principal
 from shared.service import Registry, WriteResult
 from shared.settings import Settings
 
 JSON_CONTENT_TYPE = "application/json"
+_log = logging.getLogger("functions.request")
 
 
 @dataclass
@@ -48,17 +49,36 @@ class Reply:
     status: int
     body: object
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = JSON_CONTENT_TYPE
+    # What the request line says beyond the request's context (the error kind, say).
+    log_fields: dict[str, object] = field(default_factory=dict)
+
+    def response(self, request_id: str) -> flask.Response:
+        # Sorted keys make the bytes a function of the content alone, so an idempotent
+        # replay (rebuilt from stored records) is byte-for-byte the first response.
+        payload = (
+            json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            if self.body is not None
+            else ""
+        )
+        response = flask.Response(payload, status=self.status, content_type=self.content_type)
+        response.headers.update(self.headers)
+        # Registry responses are per-tenant and security-relevant: never cache them in
+        # shared caches, and never let a browser sniff them into something executable.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Request-Id"] = request_id
+        return response
 
 
 @dataclass
 class Call:
-    """One request as a handler sees it. ``tenant`` is filled in once authenticated."""
+    """One request as a handler sees it."""
 
     request: flask.Request
     params: Mapping[str, str]
     query: Mapping[str, list[str]]
     runtime: runtime.Runtime
-    tenant: str | None = None
 
     @property
     def registry(self) -> Registry:
@@ -71,7 +91,7 @@ class Call:
     def authenticate(self, scope: str) -> Principal:
         """Verify the bearer token and require ``scope``: 401 or 403 otherwise."""
         principal = self.runtime.tokens.authenticate(self.request.headers.get("Authorization"))
-        self.tenant = principal.tenant_id
+        logs.annotate(tenant=principal.tenant_id)
         principal.require(scope)
         return principal
 
@@ -91,7 +111,14 @@ class Call:
         return inputs.idempotency_key(self.request.headers.get("Idempotency-Key"))
 
 
-Handler = Callable[[Call], Reply]
+def health(call: Call) -> Reply:
+    """``GET /healthz`` on every function: 200 when the database is reachable and migrated."""
+    return Reply(200, call.registry.health())
+
+
+def function_routes(function: str, routes: Sequence[Route]) -> Routes:
+    """``function``'s route table, with the health route every function answers."""
+    return Routes(function, routes, health=health)
 
 
 def written(result: WriteResult, *, batch: bool = False) -> Reply:
@@ -105,108 +132,91 @@ def written(result: WriteResult, *, batch: bool = False) -> Reply:
     return Reply(201, body, headers)
 
 
-def _response(
-    status: int, body: object, headers: Mapping[str, str], content_type: str
-) -> flask.Response:
-    # Sorted keys make the bytes a function of the content alone, so an idempotent replay
-    # (rebuilt from stored records) is byte-for-byte the first response.
-    payload = (
-        json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        if body is not None
-        else ""
+def _error_reply(exc: Exception, request_id: str) -> Reply:
+    """problem+json for ``exc``; anything but a RegistryError is an opaque 500."""
+    error = exc if isinstance(exc, RegistryError) else InternalError("an unexpected error occurred")
+    status, headers, body = problem(error, request_id)
+    fields: dict[str, object] = {"error": error.kind}
+    if isinstance(exc, RegistryError) and status >= 500:
+        # The caller sees a generic detail; the operator needs the real one. Details are
+        # written by our own code and carry no record data.
+        fields["error_detail"] = exc.detail
+    return Reply(status, body, headers, PROBLEM_CONTENT_TYPE, fields)
+
+
+def _serve(routes: Routes, request: flask.Request) -> Reply:
+    if request.method == "OPTIONS":
+        allow = routes.allowed(request.path)
+        if not allow:
+            raise NotFoundError("no such resource")
+        return Reply(204, None, {"Allow": ", ".join(allow)})
+    route, params = routes.match(request.method, request.path)
+    logs.annotate(op=route.op)
+    query = request.args.to_dict(flat=False)
+    inputs.check_params(query, route.query)
+    rt = runtime.current()
+    logs.install(rt.settings.log_level)
+    logs.annotate(trace=_trace(request, rt.settings.google_cloud_project))
+    return route.handler(Call(request=request, params=params, query=query, runtime=rt))
+
+
+def _trace(request: flask.Request, project: str | None) -> dict[str, object]:
+    headers = request.headers
+    return logs.trace_fields(
+        headers.get("X-Cloud-Trace-Context"), headers.get("traceparent"), project
     )
-    response = flask.Response(payload, status=status, content_type=content_type)
-    response.headers.update(headers)
-    # Registry responses are per-tenant and security-relevant: never cache them in
-    # shared caches, and never let a browser sniff them into something executable.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
-def _severity(status: int) -> str:
-    if status >= 500:
-        return "ERROR"
-    if status >= 400:
-        return "WARNING"
-    return "INFO"
-
-
-def dispatch(function: str, router: Router[Handler], request: flask.Request) -> flask.Response:
-    """Serve one request for ``function`` (create, query, supersede or verify)."""
+def dispatch(routes: Routes, request: flask.Request) -> flask.Response:
+    """Serve one request for one function: route, run its handler, respond, log a line."""
     started = time.perf_counter()
     request_id = str(uuid.uuid4())
-    op = f"{function}.unrouted"
-    call: Call | None = None
-    error_fields: dict[str, object] = {}
-    min_severity = "INFO"
-    try:
-        if request.method == "OPTIONS":
-            allow = router.allowed(request.path)
-            if not allow:
-                router.match("OPTIONS", request.path)  # raises the 404
-            status, body, headers = 204, None, {"Allow": ", ".join(allow)}
-            content_type = JSON_CONTENT_TYPE
-        else:
-            route, params = router.match(request.method, request.path)
-            op = route.op
-            query = request.args.to_dict(flat=False)
-            inputs.check_params(query, route.query)
-            rt = runtime.current()
-            min_severity = rt.settings.log_level
-            call = Call(request=request, params=params, query=query, runtime=rt)
-            reply = route.handler(call)
-            status, body, headers = reply.status, reply.body, reply.headers
-            content_type = JSON_CONTENT_TYPE
-    except RegistryError as exc:
-        status, headers, problem_body = problem(exc, request_id)
-        body, content_type = problem_body, PROBLEM_CONTENT_TYPE
-        error_fields = {"error": exc.kind}
-        if status >= 500:
-            # The caller sees a generic detail; the operator needs the real one. Details
-            # are written by our own code and carry no record data.
-            error_fields["error_detail"] = exc.detail
-    except Exception as exc:
-        status, headers, problem_body = problem(
-            InternalError("an unexpected error occurred"), request_id
-        )
-        body, content_type = problem_body, PROBLEM_CONTENT_TYPE
-        # Frames only: an arbitrary exception's message may quote data it was handed.
-        error_fields = {
-            "error": InternalError.kind,
-            "error_type": type(exc).__qualname__,
-            "stack": "".join(traceback.format_tb(exc.__traceback__)),
-        }
-    response = _response(status, body, headers, content_type)
-    response.headers["X-Request-Id"] = request_id
+    unexpected: Exception | None = None
+    with logs.request_context(
+        request_id=request_id, function=routes.function, trace=_trace(request, None)
+    ):
+        logs.annotate(op=f"{routes.function}.unrouted")
+        try:
+            reply = _serve(routes, request)
+        except Exception as exc:
+            reply = _error_reply(exc, request_id)
+            unexpected = None if isinstance(exc, RegistryError) else exc
+        response = reply.response(request_id)
+        _log_request(request, reply, started, unexpected)
+    return response
+
+
+def _log_request(
+    request: flask.Request, reply: Reply, started: float, unexpected: Exception | None
+) -> None:
+    """The one line per request; the request's own fields come from its log context."""
     latency = time.perf_counter() - started
-    cloud = logs.trace_fields(
-        request.headers.get("X-Cloud-Trace-Context"),
-        request.headers.get("traceparent"),
-        call.settings.google_cloud_project if call else None,
-    )
-    logs.emit(
-        _severity(status),
-        f"{request.method} {op} {status}",
-        min_severity=min_severity,
-        fields={
-            **cloud,
-            "request_id": request_id,
-            "function": function,
-            "op": op,
-            "tenant": call.tenant if call else None,
-            "status": status,
-            "latency_ms": round(latency * 1000, 3),
-            "httpRequest": {
-                "requestMethod": request.method,
-                "requestUrl": request.script_root + request.path,
+    status = reply.status
+    level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+    context = logs.current_context()
+    op = context.op if context else "unrouted"
+    _log.log(
+        level,
+        "%s %s %s",
+        request.method,
+        op,
+        status,
+        # The formatter keeps only the exception's type and frames, never its message.
+        exc_info=unexpected,
+        extra={
+            logs.FIELDS: {
                 "status": status,
-                "latency": f"{latency:.6f}s",
-            },
-            **error_fields,
+                "latency_ms": round(latency * 1000, 3),
+                "httpRequest": {
+                    "requestMethod": request.method,
+                    "requestUrl": request.script_root + request.path,
+                    "status": status,
+                    "latency": f"{latency:.6f}s",
+                },
+                **reply.log_fields,
+            }
         },
     )
-    return response
 
 
 def _as_registry_error(exc: HTTPException) -> RegistryError:
@@ -230,13 +240,8 @@ def framework_error(exc: HTTPException) -> flask.Response:
     would answer with an HTML page.
     """
     request_id = str(uuid.uuid4())
-    status, headers, body = problem(_as_registry_error(exc), request_id)
-    response = _response(status, body, headers, PROBLEM_CONTENT_TYPE)
-    response.headers["X-Request-Id"] = request_id
-    logs.emit(
-        _severity(status),
-        f"{flask.request.method} unrouted {status}",
-        min_severity="INFO",
-        fields={"request_id": request_id, "op": "unrouted", "status": status},
-    )
-    return response
+    with logs.request_context(request_id=request_id, function="unrouted", trace={}):
+        logs.annotate(op="unrouted")
+        reply = _error_reply(_as_registry_error(exc), request_id)
+        _log_request(flask.request, reply, time.perf_counter(), None)
+    return reply.response(request_id)

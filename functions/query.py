@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import flask
 
-from functions.endpoint import Call, Handler, Reply, dispatch
+from functions.endpoint import Call, Reply, dispatch, function_routes
 from functions.inputs import int_param, optional_int_param, text_param
-from functions.routing import Route, Router
+from functions.routing import Route
 from shared.core.principal import SCOPE_READ
 from shared.schema import MAX_SEQ, MAX_VERSION
 
@@ -60,7 +60,8 @@ def log(call: Call) -> Reply:
     )
 
 
-ROUTER: Router[Handler] = Router(
+ROUTES = function_routes(
+    "query",
     [
         Route(
             "GET",
@@ -72,9 +73,9 @@ ROUTER: Router[Handler] = Router(
         Route("GET", "/entities/{entity_id}", "query.get", get_entity, frozenset({"version"})),
         Route("GET", "/entities/{entity_id}/history", "query.history", history),
         Route("GET", "/log", "query.log", log, frozenset({"from_seq", "limit"})),
-    ]
+    ],
 )
 
 
 def handle(request: flask.Request) -> flask.Response:
-    return dispatch("query", ROUTER, request)
+    return dispatch(ROUTES, request)

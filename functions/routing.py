@@ -1,85 +1,100 @@
-"""Per-function routing: functions-framework hands every method and path to the target.
+"""Per-function routing on werkzeug's ``Map``: functions-framework hands every path to us.
 
-Each function owns a small ``Router``. A path that matches no route is a 404; a path that
-matches with another method is a 405 carrying ``Allow``. Nothing falls through to a
-default, so ``TRACE /`` on create can never create.
+Each function declares its routes once, in OpenAPI's path-template spelling (the same
+strings docs/openapi.json uses), and ``Routes`` compiles them into a werkzeug ``Map``.
+A path that matches no route is a 404; a path that matches with another method is a 405
+carrying ``Allow``. Nothing falls through to a default, so ``TRACE /`` on create can never
+create. Every function also answers ``GET /healthz`` (added here, once), so a standalone
+``functions-framework --target X`` has a health path of its own.
 
 Example::
 
-    router = Router([Route("GET", "/entities/{entity_id}", "query.get", get_entity)])
-    route, params = router.match("GET", "/entities/abc")   # params == {"entity_id": "abc"}
+    routes = Routes("query", [Route("GET", "/entities/{entity_id}", "query.get", get)])
+    route, params = routes.match("GET", "/entities/abc")   # params == {"entity_id": "abc"}
+    routes.allowed("/entities/abc")                        # ("GET", "HEAD", "OPTIONS")
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 
 from functions.problems import MethodNotAllowedError
 from shared.core.errors import NotFoundError
 
-# A path parameter is one segment of bounded, URL-safe characters. Anything else cannot
-# name an entity, so it is a 404 before any work is done.
-_SEGMENT = r"[A-Za-z0-9._:\-]{1,128}"
-_PARAM = re.compile(r"\{([a-z_]+)\}")
+if TYPE_CHECKING:
+    from functions.endpoint import Call, Reply
 
-H = TypeVar("H")
+Handler = Callable[["Call"], "Reply"]
+
+HEALTH_PATH = "/healthz"
+# The order methods are listed in Allow, whatever order the routes were declared in.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_TEMPLATE_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+class SegmentConverter(BaseConverter):
+    """A path parameter is one segment of bounded, URL-safe characters.
+
+    Anything else cannot name an entity, so it is a 404 before any work is done.
+    """
+
+    regex = r"[A-Za-z0-9._:\-]{1,128}"
 
 
 @dataclass(frozen=True)
-class Route(Generic[H]):
+class Route:
     """``op`` names the operation in logs; ``query`` lists the accepted query parameters."""
 
     method: str
     pattern: str
     op: str
-    handler: H
+    handler: Handler
     query: frozenset[str] = frozenset()
 
-    def regex(self) -> re.Pattern[str]:
-        parts = _PARAM.split(self.pattern)
-        # re.split with one group alternates literal text and parameter names.
-        out = "".join(
-            re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_SEGMENT})"
-            for i, part in enumerate(parts)
+    def rule(self) -> Rule:
+        path = _TEMPLATE_PARAM.sub(r"<segment:\1>", self.pattern)
+        return Rule(path, methods=[self.method], endpoint=self.op)
+
+
+class Routes:
+    """One function's route table, plus its health route."""
+
+    def __init__(self, function: str, routes: Sequence[Route], *, health: Handler) -> None:
+        self.function = function
+        self.routes = (*routes, Route("GET", HEALTH_PATH, f"{function}.health", health))
+        self._by_op = {route.op: route for route in self.routes}
+        self._map = Map(
+            [route.rule() for route in self.routes],
+            converters={"segment": SegmentConverter},
+            # "/batch/" is not "/batch": a path either matches exactly or is a 404.
+            strict_slashes=True,
+            redirect_defaults=False,
         )
-        return re.compile(out + r"\Z")
-
-
-class Router(Generic[H]):
-    def __init__(self, routes: Sequence[Route[H]]) -> None:
-        self._routes = [(route, route.regex()) for route in routes]
-
-    @property
-    def routes(self) -> tuple[Route[H], ...]:
-        return tuple(route for route, _ in self._routes)
+        self._adapter = self._map.bind("localhost")
 
     def allowed(self, path: str) -> tuple[str, ...]:
-        """Methods that some route accepts on ``path`` (HEAD and OPTIONS implied)."""
-        methods: list[str] = []
-        for route, regex in self._routes:
-            if regex.match(path) and route.method not in methods:
-                methods.append(route.method)
-        if "GET" in methods:
-            methods.append("HEAD")
+        """Methods some route accepts on ``path`` (HEAD with GET, OPTIONS with any)."""
+        methods = set(self._adapter.allowed_methods(path or "/"))
         if methods:
-            methods.append("OPTIONS")
-        return tuple(methods)
+            methods.add("OPTIONS")
+        return tuple(method for method in _METHOD_ORDER if method in methods)
 
-    def match(self, method: str, path: str) -> tuple[Route[H], dict[str, str]]:
+    def match(self, method: str, path: str) -> tuple[Route, Mapping[str, str]]:
         """The route for ``method`` and ``path``, or NotFoundError / MethodNotAllowedError."""
-        lookup = "GET" if method == "HEAD" else method
-        path_matched = False
-        for route, regex in self._routes:
-            found = regex.match(path)
-            if found is None:
-                continue
-            path_matched = True
-            if route.method == lookup:
-                return route, found.groupdict()
-        if not path_matched:
-            raise NotFoundError("no such resource")
-        allow = self.allowed(path)
-        raise MethodNotAllowedError(f"this resource allows only {', '.join(allow)}", allow=allow)
+        try:
+            # An empty path is the function's root: a mount point reached without "/".
+            op, params = self._adapter.match(path or "/", method)
+        except (NotFound, RequestRedirect):
+            raise NotFoundError("no such resource") from None
+        except MethodNotAllowed:
+            allow = self.allowed(path)
+            raise MethodNotAllowedError(
+                f"this resource allows only {', '.join(allow)}", allow=allow
+            ) from None
+        return self._by_op[op], params

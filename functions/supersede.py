@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import flask
 
-from functions.endpoint import Call, Handler, Reply, dispatch, written
-from functions.routing import Route, Router
+from functions.endpoint import Call, Reply, dispatch, function_routes, written
+from functions.routing import Route
 from shared.core.principal import SCOPE_WRITE
 
 SUPERSEDE_FIELDS = ("expected_version", "reason", "data", "status")
@@ -31,10 +31,10 @@ def supersede(call: Call) -> Reply:
     return written(result)
 
 
-ROUTER: Router[Handler] = Router(
-    [Route("POST", "/entities/{entity_id}", "supersede.entity", supersede)]
+ROUTES = function_routes(
+    "supersede", [Route("POST", "/entities/{entity_id}", "supersede.entity", supersede)]
 )
 
 
 def handle(request: flask.Request) -> flask.Response:
-    return dispatch("supersede", ROUTER, request)
+    return dispatch(ROUTES, request)

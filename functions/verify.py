@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import flask
 
-from functions.endpoint import Call, Handler, Reply, dispatch
+from functions.endpoint import Call, Reply, dispatch, function_routes
 from functions.inputs import optional_int_param, required_int_param
-from functions.routing import Route, Router
+from functions.routing import Route
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ
 from shared.schema import MAX_SEQ, MAX_VERSION
 
@@ -48,7 +48,8 @@ def audit(call: Call) -> Reply:
     return Reply(200, call.registry.audit(principal).to_dict())
 
 
-ROUTER: Router[Handler] = Router(
+ROUTES = function_routes(
+    "verify",
     [
         Route(
             "GET", "/entities/{entity_id}", "verify.entity", verify_entity, frozenset({"version"})
@@ -59,9 +60,9 @@ ROUTER: Router[Handler] = Router(
         ),
         Route("GET", "/keys", "verify.keys", keys),
         Route("POST", "/audit", "verify.audit", audit),
-    ]
+    ],
 )
 
 
 def handle(request: flask.Request) -> flask.Response:
-    return dispatch("verify", ROUTER, request)
+    return dispatch(ROUTES, request)

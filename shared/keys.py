@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -90,12 +90,6 @@ def ensure_dev_signing_key(data_dir: Path) -> Path:
 
 
 # --- Cloud KMS ----------------------------------------------------------------------
-
-
-class HttpResponse(Protocol):
-    status_code: int
-
-    def json(self) -> Any: ...
 
 
 def _crc32c_table() -> list[int]:

@@ -41,7 +41,6 @@ from shared.repository import LogHead, Repository, TenantTransaction
 
 MAX_BATCH = 1000
 MAX_REASON_LENGTH = 1000
-CREATED_STATUS = 201
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
@@ -212,9 +211,7 @@ class Ledger:
                 self._raise_name_conflict(tx, drafts)
             if idempotency_key is not None:
                 body = canonicalize([r.to_dict() for r in records])
-                tx.store_response(
-                    idempotency_key, request_hash, CREATED_STATUS, body, records[0].created_at
-                )
+                tx.store_response(idempotency_key, request_hash, body, records[0].created_at)
         return WriteResult(tuple(records), checkpoint_size=head.checkpoint_size)
 
     @staticmethod

@@ -131,13 +131,12 @@ _INSERT_CHECKPOINT = sa.text(
     "ON CONFLICT (tenant_id, tree_size) DO NOTHING"
 )
 _FIND_IDEMPOTENT = sa.text(
-    "SELECT request_hash, response_status, response_body FROM registry.idempotency_keys "
+    "SELECT request_hash, response_body FROM registry.idempotency_keys "
     "WHERE tenant_id = :tenant AND idempotency_key = :key"
 )
 _INSERT_IDEMPOTENT = sa.text(
     "INSERT INTO registry.idempotency_keys (tenant_id, idempotency_key, request_hash, "
-    "response_status, response_body, created_at) VALUES (:tenant, :key, :request_hash, "
-    ":status, :body, :created_at)"
+    "response_body, created_at) VALUES (:tenant, :key, :request_hash, :body, :created_at)"
 )
 _REGISTER_KEY = sa.text(
     "INSERT INTO registry.signing_keys (key_id, algorithm, public_key_pem, created_at) "
@@ -190,7 +189,6 @@ class EntityState:
 @dataclasses.dataclass(frozen=True)
 class StoredResponse:
     request_hash: bytes
-    status: int
     body: bytes
 
 
@@ -393,7 +391,7 @@ class TenantTransaction:
 
     def find_response(self, key: str) -> StoredResponse | None:
         row = self.conn.execute(_FIND_IDEMPOTENT, self._params(key=key)).first()
-        return StoredResponse(bytes(row[0]), row[1], bytes(row[2])) if row else None
+        return StoredResponse(bytes(row[0]), bytes(row[1])) if row else None
 
     # --- writes ----------------------------------------------------------------------
 
@@ -453,13 +451,11 @@ class TenantTransaction:
         return bool(result.rowcount)
 
     def store_response(
-        self, key: str, request_hash: bytes, status: int, body: bytes, created_at: datetime
+        self, key: str, request_hash: bytes, body: bytes, created_at: datetime
     ) -> None:
         self.conn.execute(
             _INSERT_IDEMPOTENT,
-            self._params(
-                key=key, request_hash=request_hash, status=status, body=body, created_at=created_at
-            ),
+            self._params(key=key, request_hash=request_hash, body=body, created_at=created_at),
         )
 
 

@@ -38,7 +38,7 @@ RUNTIME_ROLE = "registry_runtime"
 
 # The alembic revision the code expects; /healthz is 200 only at this revision, and a
 # test keeps it equal to the migration head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 # The largest values the columns hold (integer and bigint): a request for a larger
 # version or seq names something that cannot exist.
@@ -152,7 +152,6 @@ idempotency_keys = Table(
     Column("tenant_id", Text, nullable=False),
     Column("idempotency_key", Text, nullable=False),
     Column("request_hash", LargeBinary, nullable=False),
-    Column("response_status", Integer, nullable=False),
     Column("response_body", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("tenant_id", "idempotency_key"),

@@ -154,11 +154,6 @@ class Settings:
     def uses_cloud_sql(self) -> bool:
         return self.instance_connection_name is not None
 
-    @property
-    def uses_embedded_database(self) -> bool:
-        """True when no database is configured: local commands start an embedded one."""
-        return not (self.database_url or self.instance_connection_name)
-
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate every setting; raise ConfigurationError naming the variable."""

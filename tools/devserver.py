@@ -108,12 +108,29 @@ class Extras:
         return Response(json.dumps(body, default=str), content_type="application/json")
 
 
+def _mount_root(app: WsgiApp) -> WsgiApp:
+    """``POST /create`` reaches the function's root as ``POST /create/`` does.
+
+    Under a mount, a request for the prefix alone arrives with an empty PATH_INFO, which
+    Flask would answer with a 308 text/html redirect to the slashed path.
+    """
+
+    def mounted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("PATH_INFO"):
+            environ["PATH_INFO"] = "/"
+        return app(environ, start_response)
+
+    return mounted
+
+
 def build_app() -> WsgiApp:
     """The four real functions-framework apps under their prefixes, plus the extras."""
     from functions import runtime
 
     apps = {
-        f"/{t}": functions_framework.create_app(t, source=str(MAIN))  # type: ignore[no-untyped-call]
+        f"/{t}": _mount_root(
+            functions_framework.create_app(t, source=str(MAIN))  # type: ignore[no-untyped-call]
+        )
         for t in TARGETS
     }
     extras = Extras(lambda: runtime.current().registry.health())

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import rfc8785
@@ -79,56 +79,73 @@ def _normalise(value: object, depth: int) -> object:
     # bool is tested before int because bool is a subclass of int in Python.
     if value is None or value is True or value is False:
         return value
-    if type(value) is str:
-        _check_string(value, "string")
+    checker = _SCALAR_CHECKS.get(type(value))
+    if checker is not None:
+        checker(value)
         return value
-    if type(value) is int:
-        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            return value
-        raise _BadValueError(f"integer {value} is outside ±(2**53 - 1) and would lose precision")
-    if type(value) is float:
-        if not math.isfinite(value):
-            raise _BadValueError("NaN and Infinity are not JSON")
-        # RFC 8785 writes whole numbers below 1e21 without a fraction or exponent, so a
-        # float such as 2.0**53 would read back as an integer beyond the safe range and
-        # the canonical bytes would no longer parse. Refusing it keeps parse_json and
-        # canonicalize exact inverses.
-        if _UNSAFE_WHOLE_FLOAT_MIN < abs(value) < _EXPONENT_FORM_MIN and value.is_integer():
-            raise _BadValueError(
-                f"number {value!r} is a whole number beyond ±(2**53 - 1) and would lose precision"
-            )
-        return value
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping | list | tuple):
         if depth > MAX_DEPTH:
             raise _BadValueError(f"nesting deeper than {MAX_DEPTH} levels")
-        result: dict[str, object] = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                raise _BadValueError(f"object key {key!r} is not a string")
-            try:
-                _check_string(key, "object key")
-                result[key] = _normalise(item, depth + 1)
-            except _BadValueError as exc:
-                exc.segments.append(_key_segment(key))
-                raise
-        return result
-    if isinstance(value, list | tuple):
-        if depth > MAX_DEPTH:
-            raise _BadValueError(f"nesting deeper than {MAX_DEPTH} levels")
-        items: list[object] = []
-        for index, item in enumerate(value):
-            try:
-                items.append(_normalise(item, depth + 1))
-            except _BadValueError as exc:
-                exc.segments.append(f"[{index}]")
-                raise
-        return items
+        if isinstance(value, Mapping):
+            return _normalise_object(value, depth)
+        return _normalise_array(value, depth)
     if isinstance(value, str | int | float):
         # Subclasses (str enums, IntEnum) serialise surprisingly; insist on the base type.
         raise _BadValueError(
             f"{type(value).__name__} is a subclass of a JSON type; pass a plain value"
         )
     raise _BadValueError(f"{type(value).__name__} is not a JSON type")
+
+
+def _check_int(value: Any) -> None:
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise _BadValueError(f"integer {value} is outside ±(2**53 - 1) and would lose precision")
+
+
+def _check_float(value: Any) -> None:
+    if not math.isfinite(value):
+        raise _BadValueError("NaN and Infinity are not JSON")
+    # RFC 8785 writes whole numbers below 1e21 without a fraction or exponent, so a float
+    # such as 2.0**53 would read back as an integer beyond the safe range and the
+    # canonical bytes would no longer parse. Refusing it keeps parse_json and canonicalize
+    # exact inverses.
+    if _UNSAFE_WHOLE_FLOAT_MIN < abs(value) < _EXPONENT_FORM_MIN and value.is_integer():
+        raise _BadValueError(
+            f"number {value!r} is a whole number beyond ±(2**53 - 1) and would lose precision"
+        )
+
+
+# Exact types only: a subclass of str, int or float falls through to the refusal above.
+_SCALAR_CHECKS: dict[type, Callable[[Any], None]] = {
+    str: lambda value: _check_string(value, "string"),
+    int: _check_int,
+    float: _check_float,
+}
+
+
+def _normalise_object(value: Mapping[Any, object], depth: int) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise _BadValueError(f"object key {key!r} is not a string")
+        try:
+            _check_string(key, "object key")
+            result[key] = _normalise(item, depth + 1)
+        except _BadValueError as exc:
+            exc.segments.append(_key_segment(key))
+            raise
+    return result
+
+
+def _normalise_array(value: list[object] | tuple[object, ...], depth: int) -> list[object]:
+    items: list[object] = []
+    for index, item in enumerate(value):
+        try:
+            items.append(_normalise(item, depth + 1))
+        except _BadValueError as exc:
+            exc.segments.append(f"[{index}]")
+            raise
+    return items
 
 
 def _validated(value: object, path: str) -> object:

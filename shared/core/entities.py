@@ -46,9 +46,6 @@ CERTIFIED = "certified"
 DEPRECATED = "deprecated"
 ACTIVE = "active"
 RETIRED = "retired"
-SKILL_STATUSES = (PENDING_CERTIFICATION, CERTIFIED, DEPRECATED, RETIRED)
-DEFAULT_STATUSES = (ACTIVE, RETIRED)
-STATUSES = (PENDING_CERTIFICATION, CERTIFIED, DEPRECATED, ACTIVE, RETIRED)
 
 SKILL_CATEGORIES = frozenset({"technical", "soft_skill", "domain_expertise", "certification"})
 SENIORITY_LEVELS = frozenset({"junior", "mid", "senior"})
@@ -223,11 +220,6 @@ def validate_data(entity_type: str, data: object, *, path: str = "$.data") -> di
 
 
 # --- lifecycle ----------------------------------------------------------------------
-
-
-def statuses_for(entity_type: str) -> tuple[str, ...]:
-    _require_type(entity_type)
-    return SKILL_STATUSES if entity_type == SKILL else DEFAULT_STATUSES
 
 
 def initial_status(entity_type: str) -> str:

@@ -26,9 +26,6 @@ class Principal:
     tenant_id: str
     scopes: frozenset[str]
 
-    def has(self, scope: str) -> bool:
-        return scope in self.scopes
-
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
             raise PermissionDeniedError(

@@ -24,8 +24,6 @@ from shared.core.hashing import HASH_SIZE, chain_hash, digests_equal, leaf_hash
 from shared.core.records import Checkpoint, VersionRecord, content_bytes
 from shared.core.signing import PublicKey
 
-CHECK_NAMES = ("content", "leaf_hash", "chain_hash", "key", "signature")
-
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:

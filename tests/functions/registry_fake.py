@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,8 @@ class FakeRegistry:
         self._idempotency: dict[tuple[str, str], tuple[str, WriteResult]] = {}
         self.calls: list[str] = []
         self.fail_with: Exception | None = None
+        # A warning to log through the real service's logger during each write.
+        self.log_on_write: str | None = None
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class FakeRegistry:
     ) -> WriteResult:
         if self.fail_with is not None:
             raise self.fail_with
+        if self.log_on_write is not None:
+            logging.getLogger("shared.service").warning(self.log_on_write)
         with self._lock:
             if key is not None and (p.tenant_id, key) in self._idempotency:
                 stored_fingerprint, result = self._idempotency[(p.tenant_id, key)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -100,3 +101,30 @@ def test_trace_header_parsing(
 ) -> None:
     fields = trace_fields(cloud, traceparent, project)
     assert fields.get("logging.googleapis.com/trace") == expected
+
+
+def test_a_log_from_inside_the_service_carries_the_request_fields(
+    api: Api, project_runtime: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plain ``logging`` deep in the call goes through the same formatter and context."""
+    fake = runtime.current().registry
+    assert isinstance(fake, FakeRegistry)
+    fake.log_on_write = "checkpoint after a write failed"
+    response = api.create(
+        "Skill", {"name": "x"}, headers={"X-Cloud-Trace-Context": f"{TRACE}/7;o=1"}
+    )
+    assert response.status_code == 201
+    entries = _lines(capsys.readouterr().out)
+    deep = [e for e in entries if e["message"] == "checkpoint after a write failed"]
+    assert len(deep) == 1
+    assert deep[0]["severity"] == "WARNING"
+    assert deep[0]["logger"] == "shared.service"
+    assert deep[0]["request_id"] == response.headers["X-Request-Id"]
+    assert deep[0]["tenant"] == api.tenant
+    assert deep[0]["op"] == "create.entity"
+    assert deep[0]["logging.googleapis.com/trace"] == f"projects/my-project/traces/{TRACE}"
+    # Outside a request the same logger still writes a JSON line, without request fields.
+    logging.getLogger("shared.service").warning("between requests")
+    (outside,) = _lines(capsys.readouterr().out)
+    assert outside["message"] == "between requests"
+    assert "request_id" not in outside

@@ -15,10 +15,10 @@ from functions import create, query, supersede, verify
 
 SPEC: dict[str, Any] = json.loads((REPO / "docs" / "openapi.json").read_text())
 ROUTERS = {
-    "create": create.ROUTER,
-    "query": query.ROUTER,
-    "supersede": supersede.ROUTER,
-    "verify": verify.ROUTER,
+    "create": create.ROUTES,
+    "query": query.ROUTES,
+    "supersede": supersede.ROUTES,
+    "verify": verify.ROUTES,
 }
 
 

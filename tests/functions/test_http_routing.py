@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from http_support import Api, assert_problem
+from http_support import TARGETS, Api, assert_problem
 from registry_fake import FakeRegistry
+from werkzeug.test import Client
+
+from tools import devserver
 
 # (target, path, the methods it allows)
 RESOURCES = [
@@ -20,6 +23,7 @@ RESOURCES = [
     ("verify", "/consistency", "GET, HEAD, OPTIONS"),
     ("verify", "/keys", "GET, HEAD, OPTIONS"),
     ("verify", "/audit", "POST, OPTIONS"),
+    *((target, "/healthz", "GET, HEAD, OPTIONS") for target in TARGETS),
 ]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "CONNECT", "PROPFIND"]
 
@@ -111,3 +115,31 @@ def test_paths_flask_cannot_route_still_get_problem_json(
     response = api.call(target, "POST" if target in {"create", "supersede"} else "GET", path)
     assert_problem(response, 404, "not-found")
     assert fake_registry.calls == []
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_function_answers_its_own_health_path(
+    api: Api, fake_registry: FakeRegistry, target: str
+) -> None:
+    response = api.call(target, "GET", "/healthz", auth=False)
+    assert response.status_code == 200
+    assert response.get_json() == {"database": "ok"}
+    fake_registry.fail_with = RuntimeError("database down")
+    response = api.call(target, "GET", "/healthz", auth=False)
+    assert_problem(response, 503, "storage-unavailable")
+    assert response.headers["Retry-After"]
+
+
+def test_the_dev_server_mount_point_without_a_slash_is_the_function_root(
+    api: Api, fake_registry: FakeRegistry
+) -> None:
+    """``POST /create`` creates as ``POST /create/`` does: no 308 text/html redirect."""
+    client = Client(devserver.build_app())
+    body = {"entity_type": "Skill", "data": {"name": "Python"}}
+    headers = {"Authorization": f"Bearer {api.token()}"}
+    for path in ("/create", "/create/"):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        assert response.mimetype == "application/json"
+    assert fake_registry.calls == ["create", "create"]
+    assert_problem(client.get("/query", headers=headers), 404, "not-found")
