@@ -61,7 +61,7 @@ def test_no_tenant_sees_nothing(
 
 def _insert_row(conn: Connection, row_tenant: str) -> None:
     conn.execute(
-        sa.text("INSERT INTO registry.idempotency_keys VALUES (:t, :k, :h, 201, :b, now())"),
+        sa.text("INSERT INTO registry.idempotency_keys VALUES (:t, :k, :h, :b, now())"),
         {"t": row_tenant, "k": uuid.uuid4().hex, "h": b"\0" * 32, "b": b"[]"},
     )
 
