@@ -21,17 +21,17 @@ from typing import Any
 
 from shared.core import merkle
 from shared.core.audit import LogAuditor
+from shared.core.checkpoints import (
+    Checkpoint,
+    ConsistencyProof,
+    InclusionProof,
+    sign_checkpoint,
+)
 from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import GENESIS_CHAIN_HASH, chain_hash, digests_equal, leaf_hash
 from shared.core.merkle import MerkleAccumulator
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
-from shared.core.records import (
-    Checkpoint,
-    ConsistencyProof,
-    InclusionProof,
-    VersionRecord,
-    sign_checkpoint,
-)
+from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
 from shared.core.verification import CheckResult, record_checks, verify_checkpoint
 from shared.publisher import CheckpointPublisher

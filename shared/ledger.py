@@ -35,7 +35,7 @@ from shared.core.errors import (
 )
 from shared.core.hashing import sha256
 from shared.core.principal import SCOPE_ADMIN, SCOPE_WRITE, Principal
-from shared.core.records import RecordFields, VersionRecord, seal_records
+from shared.core.records import RecordContent, VersionRecord, seal_records
 from shared.core.signing import Signer
 from shared.repository import LogHead, Repository, TenantTransaction
 
@@ -230,7 +230,7 @@ class Ledger:
     ) -> list[VersionRecord]:
         created_at = self._clock().astimezone(UTC)
         fields = [
-            RecordFields(
+            RecordContent(
                 tenant_id=principal.tenant_id,
                 seq=head.seq + offset,
                 entity_id=draft.entity_id,

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 from shared.core.canonical import canonicalize
+from shared.core.checkpoints import Checkpoint
 from shared.core.errors import StorageError
-from shared.core.records import Checkpoint
 from shared.google_http import HttpSession, authorized_session
 from shared.settings import Settings
 

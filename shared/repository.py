@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,16 +27,17 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
+from shared.core.checkpoints import Checkpoint
 from shared.core.errors import ConflictError, InputError, StorageError
 from shared.core.hashing import GENESIS_CHAIN_HASH, HASH_SIZE
-from shared.core.records import Checkpoint, VersionRecord
+from shared.core.records import CONTENT_FIELDS, SEAL_FIELDS, RecordContent, Seal, VersionRecord
 from shared.core.signing import PublicKey
 from shared.schema import entity_versions
 
-_RECORD_COLUMNS = (
-    "tenant_id, seq, entity_id::text AS entity_id, version, entity_type, status, data, "
-    "created_at, created_by, reason, supersedes, canonical, leaf_hash, chain_hash, "
-    "signature, key_id"
+# Columns are named like the record's fields, so the select list derives from them.
+_RECORD_COLUMNS = ", ".join(
+    "v.entity_id::text AS entity_id" if name == "entity_id" else f"v.{name}"
+    for name in (*CONTENT_FIELDS, *SEAL_FIELDS)
 )
 # A version is current when no version supersedes it.
 _IS_CURRENT = (
@@ -193,25 +193,19 @@ class StoredResponse:
 
 
 def _record(row: Any) -> VersionRecord:
+    """A stored row as a record, column for column (columns are named like the fields).
+
+    This is what the row claims; readers verify it before they trust any of it.
+    """
     m = row._mapping
-    return VersionRecord(
-        tenant_id=m["tenant_id"],
-        seq=m["seq"],
-        entity_id=m["entity_id"],
-        version=m["version"],
-        entity_type=m["entity_type"],
-        status=m["status"],
-        data=m["data"],
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-        reason=m["reason"],
-        supersedes=m["supersedes"],
-        canonical=bytes(m["canonical"]),
-        leaf_hash=bytes(m["leaf_hash"]),
-        chain_hash=bytes(m["chain_hash"]),
-        signature=bytes(m["signature"]),
-        key_id=m["key_id"],
-    )
+    content = RecordContent(**{name: m[name] for name in CONTENT_FIELDS})
+    seal = Seal(**{name: _bytes_or_text(m[name]) for name in SEAL_FIELDS})
+    return VersionRecord.of(content, seal)
+
+
+def _bytes_or_text(value: Any) -> Any:
+    # pg8000 returns bytea as bytes already; memoryview from other drivers becomes bytes.
+    return bytes(value) if isinstance(value, memoryview | bytearray) else value
 
 
 def _checkpoint(row: Any) -> Checkpoint:
@@ -403,23 +397,11 @@ class TenantTransaction:
         conflict and the caller must roll back.
         """
         first = records[0]
+        # The wire form of a record is exactly what append_versions decodes (bytes as
+        # base64 or hex); the fields it takes from its own parameters are ignored there.
         rows = [
-            {
-                "seq": r.seq,
-                "entity_id": r.entity_id,
-                "version": r.version,
-                "supersedes": r.supersedes,
-                "entity_type": r.entity_type,
-                "status": r.status,
-                "name_key": name_key,
-                "reason": r.reason,
-                "data": r.data,
-                "canonical": base64.b64encode(r.canonical).decode("ascii"),
-                "leaf_hash": r.leaf_hash.hex(),
-                "chain_hash": r.chain_hash.hex(),
-                "signature": base64.b64encode(r.signature).decode("ascii"),
-            }
-            for r, name_key in zip(records, name_keys, strict=True)
+            {**record.to_dict(), "name_key": name_key}
+            for record, name_key in zip(records, name_keys, strict=True)
         ]
         inserted = self.conn.scalar(
             _APPEND_VERSIONS,

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from shared.core import entities
 from shared.core.canonical import canonicalize, parse_json
+from shared.core.checkpoints import Checkpoint
 from shared.core.errors import (
     CanonicalizationError,
     InputError,
@@ -34,7 +35,7 @@ from shared.core.errors import (
 )
 from shared.core.hashing import digests_equal, sha256
 from shared.core.principal import SCOPE_READ, Principal
-from shared.core.records import Checkpoint, VersionRecord
+from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
 from shared.db import build_engine
 from shared.evidence import AuditReport, ConsistencyReport, Evidence, VerificationReport

@@ -27,9 +27,10 @@ from typing import Any
 
 from shared.core import merkle
 from shared.core.audit import LogAuditor
+from shared.core.checkpoints import Checkpoint, InclusionProof
 from shared.core.errors import RegistryError, VerificationError
 from shared.core.hashing import leaf_hash
-from shared.core.records import Checkpoint, InclusionProof, VersionRecord
+from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, load_public_keys_pem_bundle
 from shared.core.verification import verify_checkpoint, verify_record
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from shared.core.checkpoints import Checkpoint
 from shared.core.errors import VerificationError
 from shared.core.hashing import GENESIS_CHAIN_HASH, digests_equal
 from shared.core.merkle import MerkleAccumulator
-from shared.core.records import Checkpoint, VersionRecord
+from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey
 from shared.core.verification import verify_checkpoint, verify_record
 

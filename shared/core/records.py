@@ -1,374 +1,227 @@
-"""Version records, signed checkpoints and proofs: the registry's evidence, as values.
+"""Version records: a content value plus a seal, defined once.
 
-A record's content is canonicalised once; those bytes are the Merkle leaf input, their
-leaf hash extends the tenant's hash chain, and a signature covers a small statement
-binding the leaf hash, chain hash, position and key.
+``RecordContent`` is what a version says; its fields are the record format's fields, and
+``content_bytes`` is the one function from content to the canonical bytes (RFC 8785)
+that are hashed, chained and signed. ``Seal`` is the evidence over those bytes: the bytes
+themselves, their leaf hash, the chain hash and the signature with its key id. A
+``VersionRecord`` is both. Sealing, verification, storage mapping, responses and test
+fakes all derive from these two definitions, so adding a content field is a change to
+``RecordContent`` alone.
 
 Example::
 
-    record = seal_record(
+    content = RecordContent(
         tenant_id="acme", seq=1, entity_id=entity_id, version=1, entity_type="Industry",
         status="active", data={"name": "Energy", "description": "Power"},
         created_at=now, created_by="svc-a", reason=None, supersedes=None,
-        previous_chain_hash=GENESIS_CHAIN_HASH, signer=signer,
     )
+    [record] = seal_records([content], previous_chain_hash=GENESIS_CHAIN_HASH, signer=signer)
+    assert record.content == content and record.canonical == content_bytes(content)
     assert VersionRecord.from_dict(record.to_dict()) == record
-    checkpoint = sign_checkpoint(tenant_id="acme", tree_size=1, root_hash=record.leaf_hash,
-                                 chain_head=record.chain_hash, created_at=now, signer=signer)
+    assert RecordContent.from_canonical(record.canonical) == content
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import re
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from shared.core.canonical import canonicalize
+from shared.core import wire
+from shared.core.canonical import canonicalize, parse_json
 from shared.core.errors import InputError
-from shared.core.hashing import HASH_SIZE, chain_hash, leaf_hash
+from shared.core.hashing import chain_hash, leaf_hash
 from shared.core.signing import Signer, sign_all
 
 RECORD_FORMAT = "plant-registry/record/v1"
 RECORD_SIGNATURE_FORMAT = "plant-registry/record-signature/v1"
-CHECKPOINT_FORMAT = "plant-registry/checkpoint/v1"
 
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
-_HEX_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+# The content fields the record signature statement binds directly (besides the leaf
+# hash, which binds all of them): where the record sits and when it was written.
+STATEMENT_FIELDS = ("tenant_id", "seq", "entity_id", "version", "created_at")
+
+# A 32-byte SHA-256 digest; travels as lowercase hex (other bytes travel as base64).
+Digest = bytes
 
 
-# --- timestamps ---------------------------------------------------------------------
+def _data(d: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = d.get(name)
+    if not isinstance(value, Mapping):
+        raise InputError(f"{name} must be an object", path=f"$.{name}")
+    return dict(value)
 
 
-def format_timestamp(dt: datetime) -> str:
-    """UTC with exactly six fractional digits and a Z, e.g. 2026-11-24T22:24:56.123456Z.
+def _timestamp(d: Mapping[str, Any], name: str) -> datetime:
+    return wire.parse_timestamp(wire.field(d, name, str), path=f"$.{name}")
 
-    One fixed-width form means the same instant always has the same canonical bytes.
+
+# How each field type of RecordContent and Seal is read from JSON. A new field of one of
+# these types needs no entry; a field of a new type fails at import, not at run time.
+_READERS: Mapping[str, Callable[[Mapping[str, Any], str], Any]] = {
+    "str": lambda d, name: wire.field(d, name, str),
+    "int": wire.nonneg_int,
+    "str | None": lambda d, name: wire.optional(d, name, str),
+    "int | None": lambda d, name: wire.optional(d, name, int),
+    "datetime": _timestamp,
+    "Mapping[str, Any]": _data,
+    "bytes": lambda d, name: wire.b64decode(d.get(name), f"$.{name}"),
+    "Digest": lambda d, name: wire.hex_digest(d.get(name), f"$.{name}"),
+}
+
+
+def _seal_value(kind: str, value: Any) -> object:
+    if kind == "Digest":
+        return value.hex()
+    if kind == "bytes":
+        return wire.b64encode(value)
+    return value
+
+
+def _to_json(value: object) -> object:
+    if isinstance(value, datetime):
+        return wire.format_timestamp(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordContent:
+    """What a version says: every field of its canonical bytes except the format."""
+
+    tenant_id: str
+    seq: int
+    entity_id: str
+    version: int
+    entity_type: str
+    status: str
+    data: Mapping[str, Any]
+    created_at: datetime
+    created_by: str
+    reason: str | None
+    supersedes: int | None
+
+    @property
+    def content(self) -> RecordContent:
+        """This value as plain content (a ``VersionRecord`` without its seal)."""
+        return RecordContent(**{name: getattr(self, name) for name in CONTENT_FIELDS})
+
+    def content_json(self) -> dict[str, Any]:
+        """The content fields as JSON values (timestamps in their one fixed form)."""
+        return {name: _to_json(getattr(self, name)) for name in CONTENT_FIELDS}
+
+    @staticmethod
+    def content_from_json(d: Mapping[str, Any]) -> RecordContent:
+        """Strictly read the content fields of a JSON object (other members are ignored)."""
+        d = wire.mapping(d)
+        return RecordContent(**{f.name: _READERS[str(f.type)](d, f.name) for f in _CONTENT})
+
+    @staticmethod
+    def from_canonical(canonical: bytes) -> RecordContent:
+        """The content stored bytes say; InputError unless they are a v1 record.
+
+        Only the shape is checked here; whether the bytes are genuine is the verifier's
+        question (leaf hash and signature), asked before anything is built on them.
+        """
+        document = wire.mapping(parse_json(canonical))
+        if document.get("format") != RECORD_FORMAT:
+            raise InputError(f"format must be {RECORD_FORMAT}", path="$.format")
+        unknown = sorted(set(document) - {"format", *CONTENT_FIELDS})
+        if unknown:
+            raise InputError(f"unknown record field {unknown[0]}", path=f"$.{unknown[0]}")
+        return RecordContent.content_from_json(document)
+
+
+_CONTENT = dataclasses.fields(RecordContent)
+CONTENT_FIELDS: tuple[str, ...] = tuple(f.name for f in _CONTENT)
+
+
+@dataclasses.dataclass(frozen=True)
+class Seal:
+    """The evidence over a record's content: its bytes, hashes and signature."""
+
+    canonical: bytes
+    leaf_hash: Digest
+    chain_hash: Digest
+    signature: bytes
+    key_id: str
+
+    @property
+    def seal(self) -> Seal:
+        """This value as a plain seal (a ``VersionRecord`` without its content)."""
+        return Seal(**{name: getattr(self, name) for name in SEAL_FIELDS})
+
+    def seal_json(self) -> dict[str, Any]:
+        """Digests as lowercase hex, other bytes as base64."""
+        return {f.name: _seal_value(str(f.type), getattr(self, f.name)) for f in _SEAL}
+
+    @staticmethod
+    def seal_from_json(d: Mapping[str, Any]) -> Seal:
+        """Strictly read the seal fields of a JSON object (other members are ignored)."""
+        d = wire.mapping(d)
+        return Seal(**{f.name: _READERS[str(f.type)](d, f.name) for f in _SEAL})
+
+
+_SEAL = dataclasses.fields(Seal)
+SEAL_FIELDS: tuple[str, ...] = tuple(f.name for f in _SEAL)
+# Every field type must have a reader: a new type is caught when the module loads.
+assert {str(f.type) for f in (*_CONTENT, *_SEAL)} <= set(_READERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionRecord(RecordContent, Seal):
+    """One version of one entity, with the evidence that it is genuine and in the log."""
+
+    @classmethod
+    def of(cls, content: RecordContent, seal: Seal) -> VersionRecord:
+        fields = {name: getattr(content, name) for name in CONTENT_FIELDS}
+        return cls(**fields, **{name: getattr(seal, name) for name in SEAL_FIELDS})
+
+    def signed_statement(self) -> bytes:
+        """The statement ``signature`` should cover, rebuilt from this record's fields."""
+        return signature_statement(self, self.leaf_hash, self.chain_hash, self.key_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.content_json(), **self.seal_json()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VersionRecord:
+        return cls.of(RecordContent.content_from_json(d), Seal.seal_from_json(d))
+
+
+def content_bytes(content: RecordContent) -> bytes:
+    """The canonical bytes of a version record: the Merkle leaf input.
+
+    The one function from content to bytes. The v1 format is the content fields plus
+    ``"format": "plant-registry/record/v1"``, in RFC 8785 form (keys sorted), with
+    ``created_at`` as ``format_timestamp`` writes it.
     """
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise InputError("timestamps must be timezone-aware", path="$.created_at")
-    u = dt.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T"
-        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
-    )
-
-
-def parse_timestamp(s: str, *, path: str = "$.created_at") -> datetime:
-    """Inverse of ``format_timestamp``; only that exact form is accepted."""
-    if not isinstance(s, str) or not _TIMESTAMP.match(s):
-        raise InputError(
-            "timestamp must look like 2026-11-24T22:24:56.123456Z", path=path, found=repr(s)
-        )
-    try:
-        return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise InputError(f"invalid timestamp: {exc}", path=path) from None
-
-
-# --- shape checks shared by the from_dict methods ----------------------------------
-
-
-def _field(data: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = data.get(name)
-    # bool is an int subclass; a boolean sequence number is a bug, not a number.
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise InputError(f"{name} is missing or has the wrong type", path=f"$.{name}")
-    return value
-
-
-def _optional(data: Mapping[str, Any], name: str, kind: type) -> Any:
-    if data.get(name) is None:
-        return None
-    return _field(data, name, kind)
-
-
-def _mapping(data: object) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InputError("expected a JSON object")
-    return data
-
-
-def _hex_digest(value: object, path: str) -> bytes:
-    if not isinstance(value, str) or not _HEX_DIGEST.match(value):
-        raise InputError("expected a lowercase hex SHA-256 digest", path=path)
-    return bytes.fromhex(value)
-
-
-def _b64(value: object, path: str) -> bytes:
-    if not isinstance(value, str):
-        raise InputError("expected a base64 string", path=path)
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError("invalid base64", path=path) from None
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _nonneg_int(data: Mapping[str, Any], name: str) -> int:
-    value: int = _field(data, name, int)
-    if value < 0:
-        raise InputError(f"{name} must not be negative", path=f"$.{name}")
-    return value
-
-
-# --- version records ----------------------------------------------------------------
-
-
-def _content(
-    *,
-    tenant_id: str,
-    seq: int,
-    entity_id: str,
-    version: int,
-    entity_type: str,
-    status: str,
-    data: Mapping[str, Any],
-    created_at: str,
-    created_by: str,
-    reason: str | None,
-    supersedes: int | None,
-) -> bytes:
-    return canonicalize(
-        {
-            "format": RECORD_FORMAT,
-            "tenant_id": tenant_id,
-            "seq": seq,
-            "entity_id": entity_id,
-            "version": version,
-            "entity_type": entity_type,
-            "status": status,
-            "data": data,
-            "created_at": created_at,
-            "created_by": created_by,
-            "reason": reason,
-            "supersedes": supersedes,
-        }
-    )
-
-
-def content_bytes(
-    *,
-    tenant_id: str,
-    seq: int,
-    entity_id: str,
-    version: int,
-    entity_type: str,
-    status: str,
-    data: Mapping[str, Any],
-    created_at: datetime,
-    created_by: str,
-    reason: str | None,
-    supersedes: int | None,
-) -> bytes:
-    """The canonical bytes of a version record: the Merkle leaf input."""
-    return _content(
-        tenant_id=tenant_id,
-        seq=seq,
-        entity_id=entity_id,
-        version=version,
-        entity_type=entity_type,
-        status=status,
-        data=data,
-        created_at=format_timestamp(created_at),
-        created_by=created_by,
-        reason=reason,
-        supersedes=supersedes,
-    )
-
-
-def _statement(
-    *,
-    tenant_id: str,
-    seq: int,
-    entity_id: str,
-    version: int,
-    leaf_hash: bytes,
-    chain_hash: bytes,
-    key_id: str,
-    created_at: str,
-) -> bytes:
-    return canonicalize(
-        {
-            "format": RECORD_SIGNATURE_FORMAT,
-            "tenant_id": tenant_id,
-            "seq": seq,
-            "entity_id": entity_id,
-            "version": version,
-            "leaf_hash": leaf_hash.hex(),
-            "chain_hash": chain_hash.hex(),
-            "key_id": key_id,
-            "created_at": created_at,
-        }
-    )
+    return canonicalize({"format": RECORD_FORMAT, **content.content_json()})
 
 
 def signature_statement(
-    *,
-    tenant_id: str,
-    seq: int,
-    entity_id: str,
-    version: int,
-    leaf_hash: bytes,
-    chain_hash: bytes,
-    key_id: str,
-    created_at: datetime,
+    content: RecordContent, leaf_hash: bytes, chain_hash: bytes, key_id: str
 ) -> bytes:
     """The canonical statement a record signature covers.
 
     It binds the content (through the leaf hash) and the whole history before it
     (through the chain hash), and names the key so a signature cannot be re-attributed.
     """
-    return _statement(
-        tenant_id=tenant_id,
-        seq=seq,
-        entity_id=entity_id,
-        version=version,
-        leaf_hash=leaf_hash,
-        chain_hash=chain_hash,
-        key_id=key_id,
-        created_at=format_timestamp(created_at),
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class VersionRecord:
-    """One version of one entity, with the evidence that it is genuine and in the log."""
-
-    tenant_id: str
-    seq: int
-    entity_id: str
-    version: int
-    entity_type: str
-    status: str
-    data: Mapping[str, Any]
-    created_at: datetime
-    created_by: str
-    reason: str | None
-    supersedes: int | None
-    canonical: bytes
-    leaf_hash: bytes
-    chain_hash: bytes
-    signature: bytes
-    key_id: str
-
-    def signed_statement(self) -> bytes:
-        """The statement ``signature`` should cover, rebuilt from this record's fields."""
-        return signature_statement(
-            tenant_id=self.tenant_id,
-            seq=self.seq,
-            entity_id=self.entity_id,
-            version=self.version,
-            leaf_hash=self.leaf_hash,
-            chain_hash=self.chain_hash,
-            key_id=self.key_id,
-            created_at=self.created_at,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tenant_id": self.tenant_id,
-            "seq": self.seq,
-            "entity_id": self.entity_id,
-            "version": self.version,
-            "entity_type": self.entity_type,
-            "status": self.status,
-            "data": dict(self.data),
-            "created_at": format_timestamp(self.created_at),
-            "created_by": self.created_by,
-            "reason": self.reason,
-            "supersedes": self.supersedes,
-            "canonical": _b64encode(self.canonical),
-            "leaf_hash": self.leaf_hash.hex(),
-            "chain_hash": self.chain_hash.hex(),
-            "signature": _b64encode(self.signature),
-            "key_id": self.key_id,
+    fields = content.content_json()
+    return canonicalize(
+        {
+            "format": RECORD_SIGNATURE_FORMAT,
+            **{name: fields[name] for name in STATEMENT_FIELDS},
+            "leaf_hash": leaf_hash.hex(),
+            "chain_hash": chain_hash.hex(),
+            "key_id": key_id,
         }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> VersionRecord:
-        d = _mapping(d)
-        data = d.get("data")
-        if not isinstance(data, Mapping):
-            raise InputError("data must be an object", path="$.data")
-        return cls(
-            tenant_id=_field(d, "tenant_id", str),
-            seq=_nonneg_int(d, "seq"),
-            entity_id=_field(d, "entity_id", str),
-            version=_nonneg_int(d, "version"),
-            entity_type=_field(d, "entity_type", str),
-            status=_field(d, "status", str),
-            data=dict(data),
-            created_at=parse_timestamp(_field(d, "created_at", str)),
-            created_by=_field(d, "created_by", str),
-            reason=_optional(d, "reason", str),
-            supersedes=_optional(d, "supersedes", int),
-            canonical=_b64(d.get("canonical"), "$.canonical"),
-            leaf_hash=_hex_digest(d.get("leaf_hash"), "$.leaf_hash"),
-            chain_hash=_hex_digest(d.get("chain_hash"), "$.chain_hash"),
-            signature=_b64(d.get("signature"), "$.signature"),
-            key_id=_field(d, "key_id", str),
-        )
-
-
-def seal_record(
-    *,
-    tenant_id: str,
-    seq: int,
-    entity_id: str,
-    version: int,
-    entity_type: str,
-    status: str,
-    data: Mapping[str, Any],
-    created_at: datetime,
-    created_by: str,
-    reason: str | None,
-    supersedes: int | None,
-    previous_chain_hash: bytes,
-    signer: Signer,
-) -> VersionRecord:
-    """Canonicalise, hash, chain and sign one new version."""
-    fields = RecordFields(
-        tenant_id=tenant_id,
-        seq=seq,
-        entity_id=entity_id,
-        version=version,
-        entity_type=entity_type,
-        status=status,
-        data=data,
-        created_at=created_at,
-        created_by=created_by,
-        reason=reason,
-        supersedes=supersedes,
     )
-    return seal_records([fields], previous_chain_hash=previous_chain_hash, signer=signer)[0]
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordFields:
-    """The content of a version before it is sealed: what its canonical bytes say."""
-
-    tenant_id: str
-    seq: int
-    entity_id: str
-    version: int
-    entity_type: str
-    status: str
-    data: Mapping[str, Any]
-    created_at: datetime
-    created_by: str
-    reason: str | None
-    supersedes: int | None
 
 
 def seal_records(
-    items: Sequence[RecordFields], *, previous_chain_hash: bytes, signer: Signer
+    items: Sequence[RecordContent], *, previous_chain_hash: bytes, signer: Signer
 ) -> list[VersionRecord]:
     """Canonicalise, hash and chain consecutive versions, then sign them all (the hot path).
 
@@ -377,192 +230,23 @@ def seal_records(
     """
     key_id = signer.key_id
     previous = previous_chain_hash
-    sealed: list[tuple[RecordFields, bytes, bytes, bytes]] = []
-    statements: list[bytes] = []
+    sealed: list[tuple[RecordContent, bytes, bytes, bytes]] = []
     for item in items:
-        timestamp = format_timestamp(item.created_at)
-        canonical = _content(
-            tenant_id=item.tenant_id,
-            seq=item.seq,
-            entity_id=item.entity_id,
-            version=item.version,
-            entity_type=item.entity_type,
-            status=item.status,
-            data=item.data,
-            created_at=timestamp,
-            created_by=item.created_by,
-            reason=item.reason,
-            supersedes=item.supersedes,
-        )
+        canonical = content_bytes(item)
         leaf = leaf_hash(canonical)
         chain = chain_hash(previous, leaf)
-        statements.append(
-            _statement(
-                tenant_id=item.tenant_id,
-                seq=item.seq,
-                entity_id=item.entity_id,
-                version=item.version,
-                leaf_hash=leaf,
-                chain_hash=chain,
-                key_id=key_id,
-                created_at=timestamp,
-            )
-        )
         sealed.append((item, canonical, leaf, chain))
         previous = chain
+    statements = [signature_statement(c, leaf, chain, key_id) for c, _, leaf, chain in sealed]
     signatures = sign_all(signer, statements)
     return [
-        VersionRecord(
-            tenant_id=item.tenant_id,
-            seq=item.seq,
-            entity_id=item.entity_id,
-            version=item.version,
-            entity_type=item.entity_type,
-            status=item.status,
-            data=item.data,
-            created_at=item.created_at,
-            created_by=item.created_by,
-            reason=item.reason,
-            supersedes=item.supersedes,
-            canonical=canonical,
-            leaf_hash=leaf,
-            chain_hash=chain,
-            signature=signature,
-            key_id=key_id,
-        )
+        VersionRecord.of(item, Seal(canonical, leaf, chain, signature, key_id))
         for (item, canonical, leaf, chain), signature in zip(sealed, signatures, strict=True)
     ]
 
 
-# --- checkpoints --------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Checkpoint:
-    """A signed statement of a tenant's log at a size: Merkle root and chain head."""
-
-    tenant_id: str
-    tree_size: int
-    root_hash: bytes
-    chain_head: bytes
-    created_at: datetime
-    key_id: str
-    signature: bytes
-
-    def statement(self) -> bytes:
-        return canonicalize(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "tenant_id": self.tenant_id,
-                "tree_size": self.tree_size,
-                "root_hash": self.root_hash.hex(),
-                "chain_head": self.chain_head.hex(),
-                "timestamp": format_timestamp(self.created_at),
-                "key_id": self.key_id,
-            }
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "tenant_id": self.tenant_id,
-            "tree_size": self.tree_size,
-            "root_hash": self.root_hash.hex(),
-            "chain_head": self.chain_head.hex(),
-            "created_at": format_timestamp(self.created_at),
-            "key_id": self.key_id,
-            "signature": _b64encode(self.signature),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Checkpoint:
-        d = _mapping(d)
-        if d.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
-            raise InputError(f"format must be {CHECKPOINT_FORMAT}", path="$.format")
-        return cls(
-            tenant_id=_field(d, "tenant_id", str),
-            tree_size=_nonneg_int(d, "tree_size"),
-            root_hash=_hex_digest(d.get("root_hash"), "$.root_hash"),
-            chain_head=_hex_digest(d.get("chain_head"), "$.chain_head"),
-            created_at=parse_timestamp(_field(d, "created_at", str)),
-            key_id=_field(d, "key_id", str),
-            signature=_b64(d.get("signature"), "$.signature"),
-        )
-
-
-def sign_checkpoint(
-    *,
-    tenant_id: str,
-    tree_size: int,
-    root_hash: bytes,
-    chain_head: bytes,
-    created_at: datetime,
-    signer: Signer,
-) -> Checkpoint:
-    if len(root_hash) != HASH_SIZE or len(chain_head) != HASH_SIZE:
-        raise ValueError("checkpoint root and chain head must be 32-byte digests")
-    unsigned = Checkpoint(
-        tenant_id=tenant_id,
-        tree_size=tree_size,
-        root_hash=root_hash,
-        chain_head=chain_head,
-        created_at=created_at,
-        key_id=signer.key_id,
-        signature=b"",
-    )
-    return dataclasses.replace(unsigned, signature=signer.sign(unsigned.statement()))
-
-
-# --- proofs -------------------------------------------------------------------------
-
-
-def _hash_list(value: object, path: str) -> tuple[bytes, ...]:
-    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-        raise InputError("expected a list of hex digests", path=path)
-    return tuple(_hex_digest(item, f"{path}[{i}]") for i, item in enumerate(value))
-
-
-@dataclasses.dataclass(frozen=True)
-class InclusionProof:
-    leaf_index: int
-    tree_size: int
-    hashes: tuple[bytes, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "leaf_index": self.leaf_index,
-            "tree_size": self.tree_size,
-            "hashes": [h.hex() for h in self.hashes],
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> InclusionProof:
-        d = _mapping(d)
-        return cls(
-            leaf_index=_nonneg_int(d, "leaf_index"),
-            tree_size=_nonneg_int(d, "tree_size"),
-            hashes=_hash_list(d.get("hashes"), "$.hashes"),
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class ConsistencyProof:
-    first_size: int
-    second_size: int
-    hashes: tuple[bytes, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "first_size": self.first_size,
-            "second_size": self.second_size,
-            "hashes": [h.hex() for h in self.hashes],
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ConsistencyProof:
-        d = _mapping(d)
-        return cls(
-            first_size=_nonneg_int(d, "first_size"),
-            second_size=_nonneg_int(d, "second_size"),
-            hashes=_hash_list(d.get("hashes"), "$.hashes"),
-        )
+def seal_record(
+    content: RecordContent, *, previous_chain_hash: bytes, signer: Signer
+) -> VersionRecord:
+    """Canonicalise, hash, chain and sign one new version."""
+    return seal_records([content], previous_chain_hash=previous_chain_hash, signer=signer)[0]

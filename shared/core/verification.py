@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.core.canonical import canonicalize, parse_json
+from shared.core.checkpoints import Checkpoint
 from shared.core.errors import CanonicalizationError, InputError, VerificationError
 from shared.core.hashing import HASH_SIZE, chain_hash, digests_equal, leaf_hash
-from shared.core.records import Checkpoint, VersionRecord, content_bytes
+from shared.core.records import VersionRecord, content_bytes
 from shared.core.signing import PublicKey
 
 
@@ -52,26 +53,10 @@ def _fail(name: str, detail: str, expected: object = None, found: object = None)
     return _Outcome(CheckResult(name, False, detail), expected, found)
 
 
-def _columns_content(record: VersionRecord) -> bytes:
-    return content_bytes(
-        tenant_id=record.tenant_id,
-        seq=record.seq,
-        entity_id=record.entity_id,
-        version=record.version,
-        entity_type=record.entity_type,
-        status=record.status,
-        data=record.data,
-        created_at=record.created_at,
-        created_by=record.created_by,
-        reason=record.reason,
-        supersedes=record.supersedes,
-    )
-
-
 def _check_content(record: VersionRecord) -> _Outcome:
     name = "content"
     try:
-        expected = _columns_content(record)
+        expected = content_bytes(record)
     except InputError as exc:
         return _fail(name, f"record columns cannot be canonicalised: {exc.detail}")
     # One comparison proves both properties: the expected bytes are canonical by

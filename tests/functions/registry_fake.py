@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import logging
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from shared.core.checkpoints import Checkpoint
 from shared.core.errors import (
     IdempotencyKeyReuseError,
     InputError,
@@ -24,10 +26,13 @@ from shared.core.errors import (
     ValidationError,
     VersionConflictError,
 )
+from shared.core.hashing import GENESIS_CHAIN_HASH
 from shared.core.principal import SCOPE_ADMIN, Principal
-from shared.core.records import Checkpoint, VersionRecord
+from shared.core.records import RecordContent, VersionRecord, seal_record
+from shared.core.signing import LocalSigner
 
 ZERO = bytes(32)
+_SIGNER = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +86,7 @@ class FakeRegistry:
         reason: str | None,
     ) -> VersionRecord:
         log = self._log.setdefault(p.tenant_id, [])
-        return VersionRecord(
+        content = RecordContent(
             tenant_id=p.tenant_id,
             seq=len(log) + 1,
             entity_id=entity_id,
@@ -93,12 +98,10 @@ class FakeRegistry:
             created_by=p.subject,
             reason=reason,
             supersedes=version - 1 if version > 1 else None,
-            canonical=json.dumps(data).encode(),
-            leaf_hash=ZERO,
-            chain_hash=ZERO,
-            signature=b"sig",
-            key_id="fake",
         )
+        # The real record model and sealing, so responses have the real shape and bytes.
+        previous = log[-1].chain_hash if log else GENESIS_CHAIN_HASH
+        return seal_record(content, previous_chain_hash=previous, signer=_SIGNER)
 
     def _versions(self, p: Principal, entity_id: str) -> list[VersionRecord]:
         found = [r for r in self._log.get(p.tenant_id, []) if r.entity_id == entity_id]

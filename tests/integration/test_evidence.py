@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from shared.core import merkle
+from shared.core.checkpoints import Checkpoint, InclusionProof
 from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import leaf_hash
 from shared.core.principal import Principal
-from shared.core.records import Checkpoint, InclusionProof
 from shared.core.signing import LocalSigner
 from shared.core.verification import verify_checkpoint
 from shared.publisher import DirectoryCheckpointPublisher

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.core import entities
 from shared.core.hashing import GENESIS_CHAIN_HASH
 from shared.core.principal import Principal
-from shared.core.records import VersionRecord, seal_record
+from shared.core.records import RecordContent, VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 from shared.core.verification import verify_record
 from shared.service import Registry
@@ -272,7 +272,8 @@ def test_seal_record(benchmark: Any, signer: LocalSigner, sample: VersionRecord)
         "reason": None,
         "supersedes": None,
     }
-    benchmark(lambda: seal_record(**fields, previous_chain_hash=GENESIS_CHAIN_HASH, signer=signer))
+    content = RecordContent(**fields)
+    benchmark(lambda: seal_record(content, previous_chain_hash=GENESIS_CHAIN_HASH, signer=signer))
     record_mean("seal_record (hash chain + sign)", benchmark)
 
 

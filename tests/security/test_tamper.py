@@ -141,21 +141,8 @@ def _forge(
     previous = bytes(32)
     forged = []
     for record in records:
-        sealed = seal_record(
-            tenant_id=record.tenant_id,
-            seq=record.seq,
-            entity_id=record.entity_id,
-            version=record.version,
-            entity_type=record.entity_type,
-            status=record.status,
-            data={**record.data, "description": "forged"},
-            created_at=record.created_at,
-            created_by=record.created_by,
-            reason=record.reason,
-            supersedes=record.supersedes,
-            previous_chain_hash=previous,
-            signer=signer,
-        )
+        content = dataclasses.replace(record.content, data={**record.data, "description": "forged"})
+        sealed = seal_record(content, previous_chain_hash=previous, signer=signer)
         if key_id_label is not None:
             sealed = dataclasses.replace(sealed, key_id=key_id_label)
         previous = sealed.chain_hash

@@ -9,9 +9,10 @@ import pytest
 
 from shared.core import merkle
 from shared.core.audit import LogAuditor
+from shared.core.checkpoints import Checkpoint, sign_checkpoint
 from shared.core.errors import VerificationError
 from shared.core.hashing import GENESIS_CHAIN_HASH
-from shared.core.records import Checkpoint, VersionRecord, seal_record, sign_checkpoint
+from shared.core.records import RecordContent, VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 
 
@@ -19,7 +20,7 @@ def _log(signer: LocalSigner, now: datetime, size: int) -> list[VersionRecord]:
     records: list[VersionRecord] = []
     previous = GENESIS_CHAIN_HASH
     for seq in range(1, size + 1):
-        record = seal_record(
+        content = RecordContent(
             tenant_id="acme",
             seq=seq,
             entity_id=f"01a20fba-0000-7000-8000-{seq:012d}",
@@ -31,9 +32,8 @@ def _log(signer: LocalSigner, now: datetime, size: int) -> list[VersionRecord]:
             created_by="alice",
             reason=None,
             supersedes=None,
-            previous_chain_hash=previous,
-            signer=signer,
         )
+        record = seal_record(content, previous_chain_hash=previous, signer=signer)
         previous = record.chain_hash
         records.append(record)
     return records

@@ -9,23 +9,23 @@ import pytest
 
 from shared.core import records
 from shared.core.canonical import canonicalize, parse_json
-from shared.core.errors import InputError, VerificationError
-from shared.core.hashing import GENESIS_CHAIN_HASH, chain_hash, leaf_hash, sha256
-from shared.core.records import (
+from shared.core.checkpoints import (
     CHECKPOINT_FORMAT,
-    RECORD_FORMAT,
-    RECORD_SIGNATURE_FORMAT,
     Checkpoint,
     ConsistencyProof,
     InclusionProof,
-    RecordFields,
+    sign_checkpoint,
+)
+from shared.core.errors import InputError, VerificationError
+from shared.core.hashing import GENESIS_CHAIN_HASH, chain_hash, leaf_hash, sha256
+from shared.core.records import (
+    RECORD_FORMAT,
+    RECORD_SIGNATURE_FORMAT,
+    RecordContent,
     VersionRecord,
     content_bytes,
-    format_timestamp,
-    parse_timestamp,
     seal_record,
     seal_records,
-    sign_checkpoint,
     signature_statement,
 )
 from shared.core.signing import LocalSigner, PublicKey
@@ -35,6 +35,7 @@ from shared.core.verification import (
     verify_checkpoint,
     verify_record,
 )
+from shared.core.wire import format_timestamp, parse_timestamp
 
 ENTITY_ID = "0b6f3a57-2f0e-4f8e-9a4c-3d2b1a0f9e8d"
 PREVIOUS = sha256(b"previous chain head")
@@ -58,7 +59,9 @@ def _fields(now: datetime) -> dict[str, Any]:
 
 @pytest.fixture
 def record(now: datetime, ed25519_signer: LocalSigner) -> VersionRecord:
-    return seal_record(**_fields(now), previous_chain_hash=PREVIOUS, signer=ed25519_signer)
+    return seal_record(
+        RecordContent(**_fields(now)), previous_chain_hash=PREVIOUS, signer=ed25519_signer
+    )
 
 
 @pytest.fixture
@@ -108,7 +111,7 @@ def test_parse_timestamp_rejects(text: str) -> None:
 
 
 def test_content_bytes_are_canonical_and_complete(now: datetime) -> None:
-    raw = content_bytes(**_fields(now))
+    raw = content_bytes(RecordContent(**_fields(now)))
     assert canonicalize(parse_json(raw)) == raw
     assert parse_json(raw) == {
         "format": RECORD_FORMAT,
@@ -119,21 +122,13 @@ def test_content_bytes_are_canonical_and_complete(now: datetime) -> None:
 
 def test_content_bytes_reject_bad_data(now: datetime) -> None:
     with pytest.raises(InputError) as info:
-        content_bytes(**{**_fields(now), "data": {"tags": ["a", float("nan")]}})
+        content_bytes(RecordContent(**{**_fields(now), "data": {"tags": ["a", float("nan")]}}))
     assert info.value.path == "$.data.tags[1]"
 
 
 def test_signature_statement(now: datetime) -> None:
-    statement = signature_statement(
-        tenant_id="acme",
-        seq=1,
-        entity_id=ENTITY_ID,
-        version=1,
-        leaf_hash=b"\xab" * 32,
-        chain_hash=b"\xcd" * 32,
-        key_id="sha256:00",
-        created_at=now,
-    )
+    content = RecordContent(**{**_fields(now), "seq": 1, "version": 1})
+    statement = signature_statement(content, b"\xab" * 32, b"\xcd" * 32, "sha256:00")
     assert json.loads(statement) == {
         "format": RECORD_SIGNATURE_FORMAT,
         "tenant_id": "acme",
@@ -149,18 +144,11 @@ def test_signature_statement(now: datetime) -> None:
 
 
 def test_seal_record_links_everything(record: VersionRecord, now: datetime) -> None:
-    assert record.canonical == content_bytes(**_fields(now))
+    assert record.canonical == content_bytes(RecordContent(**_fields(now)))
     assert record.leaf_hash == leaf_hash(record.canonical)
     assert record.chain_hash == chain_hash(PREVIOUS, record.leaf_hash)
     assert record.signed_statement() == signature_statement(
-        tenant_id="acme",
-        seq=42,
-        entity_id=ENTITY_ID,
-        version=2,
-        leaf_hash=record.leaf_hash,
-        chain_hash=record.chain_hash,
-        key_id=record.key_id,
-        created_at=now,
+        RecordContent(**_fields(now)), record.leaf_hash, record.chain_hash, record.key_id
     )
 
 
@@ -175,14 +163,16 @@ def test_seal_record_canonicalises_once(
         return real(value, **kwargs)
 
     monkeypatch.setattr(records, "canonicalize", counting)
-    seal_record(**_fields(now), previous_chain_hash=PREVIOUS, signer=ed25519_signer)
+    seal_record(RecordContent(**_fields(now)), previous_chain_hash=PREVIOUS, signer=ed25519_signer)
     # Once for the content, once for the small signature statement; nothing else.
     assert len(calls) == 2
 
 
 def test_seal_record_from_genesis(now: datetime, p256_signer: LocalSigner) -> None:
     first = seal_record(
-        **{**_fields(now), "seq": 1, "version": 1, "supersedes": None, "reason": None},
+        RecordContent(
+            **{**_fields(now), "seq": 1, "version": 1, "supersedes": None, "reason": None}
+        ),
         previous_chain_hash=GENESIS_CHAIN_HASH,
         signer=p256_signer,
     )
@@ -266,7 +256,9 @@ def test_sealed_record_verifies(
     assert [c.name for c in checks] == ["content", "leaf_hash", "chain_hash", "key", "signature"]
     assert all(c.ok for c in checks)
     for signer in signers.values():
-        sealed = seal_record(**_fields(now), previous_chain_hash=PREVIOUS, signer=signer)
+        sealed = seal_record(
+            RecordContent(**_fields(now)), previous_chain_hash=PREVIOUS, signer=signer
+        )
         verify_record(
             sealed,
             previous_chain_hash=PREVIOUS,
@@ -349,7 +341,9 @@ def test_data_type_change_is_detected(
 ) -> None:
     # 1 == 1.0 == True in Python; the verifier must still see the difference.
     sealed = seal_record(
-        **{**_fields(now), "data": {"n": 1}}, previous_chain_hash=PREVIOUS, signer=ed25519_signer
+        RecordContent(**{**_fields(now), "data": {"n": 1}}),
+        previous_chain_hash=PREVIOUS,
+        signer=ed25519_signer,
     )
     _expect_failure(dataclasses.replace(sealed, data={"n": True}), trusted, "content")
 
@@ -378,7 +372,9 @@ def test_untrusted_key(
     _expect_failure(record, {}, "key")
     # A DBA who re-signs a record with a key of their own (and puts that key in the
     # database) still fails: only keys passed in trusted_keys count.
-    forged = seal_record(**_fields(now), previous_chain_hash=PREVIOUS, signer=p256_signer)
+    forged = seal_record(
+        RecordContent(**_fields(now)), previous_chain_hash=PREVIOUS, signer=p256_signer
+    )
     error = _expect_failure(forged, trusted, "key")
     assert error.found == p256_signer.key_id
     checks = record_checks(forged, previous_chain_hash=PREVIOUS, trusted_keys=trusted)
@@ -405,7 +401,7 @@ def test_consistent_forgery_without_key_fails_signature(
     # A DBA rewrites data, canonical bytes, leaf and chain consistently; only the
     # signature (which they cannot make) gives it away.
     data = {**record.data, "category": "soft_skill"}
-    canonical = content_bytes(**{**_fields(now), "data": data})
+    canonical = content_bytes(RecordContent(**{**_fields(now), "data": data}))
     leaf = leaf_hash(canonical)
     forged = dataclasses.replace(
         record,
@@ -513,7 +509,7 @@ def test_sealing_a_batch_equals_sealing_one_by_one(
 ) -> None:
     """seal_records signs after chaining; the records are exactly the sequential ones."""
     items = [
-        RecordFields(
+        RecordContent(
             tenant_id="acme",
             seq=seq,
             entity_id=f"01a20fba-0000-7000-8000-{seq:012d}",
@@ -531,8 +527,6 @@ def test_sealing_a_batch_equals_sealing_one_by_one(
     batch = seal_records(items, previous_chain_hash=bytes(32), signer=ed25519_signer)
     previous = bytes(32)
     for item, record in zip(items, batch, strict=True):
-        single = seal_record(
-            **dataclasses.asdict(item), previous_chain_hash=previous, signer=ed25519_signer
-        )
+        single = seal_record(item, previous_chain_hash=previous, signer=ed25519_signer)
         assert single == record  # Ed25519 signatures are deterministic
         previous = single.chain_hash

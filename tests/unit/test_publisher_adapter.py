@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from shared.core.canonical import canonicalize
+from shared.core.checkpoints import Checkpoint, sign_checkpoint
 from shared.core.errors import StorageError
 from shared.core.hashing import sha256
-from shared.core.records import Checkpoint, sign_checkpoint
 from shared.core.signing import LocalSigner
 from shared.core.verification import verify_checkpoint
 from shared.publisher import (
