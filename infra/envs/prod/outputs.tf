@@ -62,3 +62,13 @@ output "connection_budget" {
   description = "Connection budget and max_connections."
   value       = module.registry.connection_budget
 }
+
+output "checkpoint_kms_key_version" {
+  description = "Full name of the KMS key version that signs checkpoint notes."
+  value       = module.registry.checkpoint_kms_key_version
+}
+
+output "scheduler_jobs" {
+  description = "Cloud Scheduler jobs (run one now: gcloud scheduler jobs run NAME --location REGION)."
+  value       = module.registry.scheduler_jobs
+}

@@ -47,3 +47,17 @@ variable "migration_image" {
   description = "Digest-pinned migration image; null on the first apply."
   default     = null
 }
+
+variable "log_origin" {
+  type        = string
+  description = "LOG_ORIGIN: prefix of every tenant's log origin, e.g. registry.example.com/plant (a public, stable identity: witnesses and clients pin it)."
+}
+
+variable "witnesses" {
+  type = list(object({
+    url          = string
+    verifier_key = string
+  }))
+  description = "WITNESSES: tlog-witness endpoints (url, verifier_key) that cosign every checkpoint; empty for none."
+  default     = []
+}

@@ -1,6 +1,12 @@
 # A private bucket: uniform bucket-level access, public access prevention enforced,
-# object versioning, a customer-managed encryption key, optional retention policy and
-# usage logs.
+# object versioning, a customer-managed encryption key, optional Object Retention Lock
+# and usage logs.
+#
+# No bucket-level retention policy, ever: GCS refuses Object Versioning on a bucket with
+# a retention policy, and a bucket-wide policy would also freeze objects that must be
+# replaced (the tlog-tiles `checkpoint` object changes with every new checkpoint).
+# Evidence buckets enable Object Retention Lock instead, and the writer sets a
+# retention time on each immutable object it uploads (full tiles, entry bundles).
 
 resource "google_storage_bucket" "this" {
   project                     = var.project_id
@@ -11,6 +17,9 @@ resource "google_storage_bucket" "this" {
   public_access_prevention    = "enforced"
   force_destroy               = var.force_destroy
   labels                      = var.labels
+  # Can only be chosen when the bucket is created; lets objects carry their own
+  # retention (mode Locked or Unlocked, retain-until time).
+  enable_object_retention = var.object_retention
 
   versioning {
     enabled = true
@@ -18,14 +27,6 @@ resource "google_storage_bucket" "this" {
 
   encryption {
     default_kms_key_name = var.kms_key_name
-  }
-
-  dynamic "retention_policy" {
-    for_each = var.retention_days > 0 ? [var.retention_days] : []
-    content {
-      retention_period = retention_policy.value * 86400
-      is_locked        = var.retention_locked
-    }
   }
 
   dynamic "lifecycle_rule" {
@@ -62,5 +63,16 @@ resource "google_storage_bucket_iam_member" "object_viewer" {
 
   bucket = google_storage_bucket.this.name
   role   = "roles/storage.objectViewer"
+  member = each.value
+}
+
+# Writers that must also replace objects and set per-object retention (a custom role:
+# no predefined role has create + delete + setRetention without also overriding
+# retention or changing IAM).
+resource "google_storage_bucket_iam_member" "object_publisher" {
+  for_each = var.object_publisher_role == null ? {} : var.object_publisher_members
+
+  bucket = google_storage_bucket.this.name
+  role   = var.object_publisher_role
   member = each.value
 }

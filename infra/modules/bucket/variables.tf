@@ -17,19 +17,9 @@ variable "location" {
   description = "Bucket location (region or multi-region)."
 }
 
-variable "retention_days" {
-  type        = number
-  description = "Retention period in days; objects cannot be deleted or replaced before it ends. 0 disables the retention policy."
-  default     = 0
-  validation {
-    condition     = var.retention_days >= 0 && var.retention_days <= 36500
-    error_message = "retention_days must be between 0 and 36500."
-  }
-}
-
-variable "retention_locked" {
+variable "object_retention" {
   type        = bool
-  description = "Lock the retention policy. Irreversible: a locked policy can never be shortened or removed, and the bucket cannot be deleted while objects are retained."
+  description = "Enable Object Retention Lock (enable_object_retention), so writers can protect individual objects until a retain-until time. Fixed at creation: changing it replaces the bucket."
   default     = false
 }
 
@@ -75,5 +65,21 @@ variable "object_viewer_members" {
 variable "labels" {
   type        = map(string)
   description = "Labels on the bucket."
+  default     = {}
+}
+
+variable "object_publisher_role" {
+  type        = string
+  description = "Custom role (projects/P/roles/R) granted to object_publisher_members; null grants none."
+  default     = null
+  validation {
+    condition     = var.object_publisher_role == null || can(regex("^projects/[a-z][a-z0-9-]+/roles/[A-Za-z0-9_.]+$", var.object_publisher_role))
+    error_message = "object_publisher_role must be a project custom role name (projects/P/roles/R)."
+  }
+}
+
+variable "object_publisher_members" {
+  type        = map(string)
+  description = "Members granted object_publisher_role, keyed by a static name."
   default     = {}
 }

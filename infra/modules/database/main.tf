@@ -10,6 +10,7 @@ locals {
 }
 
 resource "google_sql_database_instance" "this" {
+  # checkov:skip=CKV_GCP_79:The major version is pinned deliberately (POSTGRES_16 by default: generally available on both editions; 17 and 18 are allowed by the variable once confirmed, infra/README.md "Confirm at first apply"). Upgrading a major is a planned operation, not a scanner default.
   project             = var.project_id
   name                = var.instance_name
   region              = var.region
@@ -141,24 +142,33 @@ resource "google_sql_database" "registry" {
   name     = var.database_name
 }
 
-# One IAM database user per function service account. The migration grants each the
-# registry_runtime role (DB_RUNTIME_LOGINS); they get no Cloud SQL predefined role.
+# One IAM database user per function service account. database_roles is pinned to the
+# empty list: the Admin API decides a user's predefined roles when none are given, and a
+# runtime login must hold nothing but registry_runtime, which the migration job grants
+# (DB_RUNTIME_LOGINS) and checks (it fails when a runtime login holds any other role).
+# ABANDON: IAM users of PostgreSQL cannot be deleted through the API once SQL grants
+# name them; a destroy leaves them to the instance's own teardown (infra/README.md).
 resource "google_sql_user" "runtime" {
   for_each = local.runtime_db_users
 
-  project  = var.project_id
-  instance = google_sql_database_instance.this.name
-  name     = each.value
-  type     = "CLOUD_IAM_SERVICE_ACCOUNT"
+  project         = var.project_id
+  instance        = google_sql_database_instance.this.name
+  name            = each.value
+  type            = "CLOUD_IAM_SERVICE_ACCOUNT"
+  database_roles  = []
+  deletion_policy = "ABANDON"
 }
 
-# The migrator creates the NOLOGIN owner role and the runtime role and grants them, which
-# needs CREATEROLE: Cloud SQL gives that through the cloudsqlsuperuser role, assigned here
-# through the Admin API (database_roles) so no SQL has to be run by hand.
+# The migrator is only a member of cloudsqlsuperuser. Membership does not carry
+# CREATEROLE, so the migration job creates the registry roles under SET ROLE
+# cloudsqlsuperuser and holds registry_owner only while it migrates
+# (docs/adr/0007-cloud-sql-role-model.md). It owns alembic_version, so it cannot be
+# deleted through the API either: ABANDON.
 resource "google_sql_user" "migrator" {
-  project        = var.project_id
-  instance       = google_sql_database_instance.this.name
-  name           = local.migrator_db_user
-  type           = "CLOUD_IAM_SERVICE_ACCOUNT"
-  database_roles = ["cloudsqlsuperuser"]
+  project         = var.project_id
+  instance        = google_sql_database_instance.this.name
+  name            = local.migrator_db_user
+  type            = "CLOUD_IAM_SERVICE_ACCOUNT"
+  database_roles  = ["cloudsqlsuperuser"]
+  deletion_policy = "ABANDON"
 }

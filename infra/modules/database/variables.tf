@@ -24,11 +24,11 @@ variable "network_id" {
 
 variable "database_version" {
   type        = string
-  description = "Cloud SQL PostgreSQL major version."
-  default     = "POSTGRES_18"
+  description = "Cloud SQL PostgreSQL major version. POSTGRES_16 by default: generally available on both editions, and the first major whose role rules the Cloud SQL role model relies on (docs/adr/0007-cloud-sql-role-model.md)."
+  default     = "POSTGRES_16"
   validation {
-    condition     = can(regex("^POSTGRES_(1[5-9]|[2-9][0-9])$", var.database_version))
-    error_message = "database_version must be POSTGRES_15 or later."
+    condition     = contains(["POSTGRES_16", "POSTGRES_17", "POSTGRES_18"], var.database_version)
+    error_message = "database_version must be POSTGRES_16, POSTGRES_17 or POSTGRES_18: before 16 any CREATEROLE holder could grant itself registry_owner, and later majors are not yet tested here."
   }
 }
 
@@ -100,7 +100,7 @@ variable "max_connections" {
 
 variable "connection_budget" {
   type        = number
-  description = "Connections the deployment can open at most: functions x pool, the migration job and headroom."
+  description = "Connections the deployment can open at most: two revisions of every function at max instances x (pool + overflow), the migration job and headroom."
 }
 
 variable "backup_start_time" {

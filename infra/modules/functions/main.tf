@@ -1,6 +1,6 @@
 # The four HTTP functions (2nd gen), built by Cloud Build from one zipped source bundle.
 # Every environment variable set here is one that shared/settings.py reads
-# (tests/infra checks the keys of base_env and checkpoint_env against it).
+# (tests/infra checks the keys of base_env, checkpoint_env and scheduler_env against it).
 
 locals {
   base_env = {
@@ -15,10 +15,31 @@ locals {
     LOG_LEVEL                = var.log_level
     # Links each request log line to its Cloud Trace (gen2 runtimes do not set it).
     GOOGLE_CLOUD_PROJECT = var.project_id
+    # C2SP checkpoints: the Ed25519 note key, and the log origin prefix
+    # (<LOG_ORIGIN>/<tenant_id>). Every function serves or checks checkpoints.
+    CHECKPOINT_KMS_KEY_VERSION = var.checkpoint_kms_key_version
+    LOG_ORIGIN                 = var.log_origin
+    # Every database wait is bounded (lock, statement, idle transaction, connect).
+    DB_LOCK_TIMEOUT_MS       = tostring(var.db_timeouts.lock_timeout_ms)
+    DB_STATEMENT_TIMEOUT_MS  = tostring(var.db_timeouts.statement_timeout_ms)
+    DB_IDLE_IN_TX_TIMEOUT_MS = tostring(var.db_timeouts.idle_in_transaction_timeout_ms)
+    DB_CONNECT_TIMEOUT_S     = tostring(var.db_timeouts.connect_timeout_s)
   }
 
+  # Only the functions that sign and publish checkpoints.
   checkpoint_env = {
-    CHECKPOINT_BUCKET = var.checkpoint_bucket
+    CHECKPOINT_BUCKET         = var.checkpoint_bucket
+    CHECKPOINT_MAX_AGE        = tostring(var.checkpoint_max_age)
+    CHECKPOINT_RETENTION_DAYS = tostring(var.checkpoint_retention.days)
+    CHECKPOINT_RETENTION_MODE = var.checkpoint_retention.mode
+    WITNESSES                 = jsonencode(var.witnesses)
+  }
+
+  # Only the function whose admin endpoints Cloud Scheduler calls (verify): the caller
+  # it must accept with a Google-signed ID token instead of a registry JWT.
+  scheduler_env = {
+    SCHEDULER_SERVICE_ACCOUNT = var.scheduler_service_account
+    SCHEDULER_AUDIENCE        = var.scheduler_audience
   }
 
   # Public keys of rotated-out signing key versions, so records they signed still verify.
@@ -89,6 +110,7 @@ resource "google_cloudfunctions2_function" "this" {
     environment_variables = merge(
       local.base_env,
       each.value.publishes_checkpoints ? local.checkpoint_env : {},
+      each.value.scheduled ? local.scheduler_env : {},
       var.trusted_keys_secret == null ? {} : local.trusted_keys_env,
       {
         DB_USER         = each.value.db_user
@@ -123,4 +145,15 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   name     = google_cloudfunctions2_function.this[each.value.function].name
   role     = "roles/run.invoker"
   member   = each.value.member
+}
+
+# Cloud Scheduler may invoke only the scheduled function (verify), nothing else.
+resource "google_cloud_run_v2_service_iam_member" "scheduler" {
+  for_each = { for name, f in var.functions : name => f if f.scheduled }
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.this[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${var.scheduler_service_account}"
 }

@@ -39,6 +39,7 @@ variable "functions" {
     pool_size             = number
     max_overflow          = number
     publishes_checkpoints = bool
+    scheduled             = bool
   }))
   description = "The four functions, keyed by name: entry point, runtime account, IAM database user and sizing."
   validation {
@@ -52,6 +53,10 @@ variable "functions" {
   validation {
     condition     = alltrue([for f in values(var.functions) : f.pool_size >= 1 && f.pool_size <= 100 && f.max_overflow >= 0 && f.max_overflow <= 100])
     error_message = "pool_size must be 1-100 and max_overflow 0-100 (the limits Settings enforces)."
+  }
+  validation {
+    condition     = alltrue([for f in values(var.functions) : f.concurrency <= f.pool_size + f.max_overflow])
+    error_message = "Each function's concurrency must be at most pool_size + max_overflow: a request beyond the pool waits DB_POOL_TIMEOUT and then answers 503."
   }
 }
 
@@ -153,6 +158,88 @@ variable "jwt_jwks_url" {
 variable "checkpoint_bucket" {
   type        = string
   description = "CHECKPOINT_BUCKET, set on the functions that publish signed checkpoints."
+}
+
+variable "checkpoint_kms_key_version" {
+  type        = string
+  description = "CHECKPOINT_KMS_KEY_VERSION: full name of the EC_SIGN_ED25519 key version that signs checkpoint notes."
+  validation {
+    condition     = can(regex("/cryptoKeys/[^/]+/cryptoKeyVersions/[0-9]+$", var.checkpoint_kms_key_version))
+    error_message = "checkpoint_kms_key_version must be a full .../cryptoKeys/K/cryptoKeyVersions/N name."
+  }
+}
+
+variable "log_origin" {
+  type        = string
+  description = "LOG_ORIGIN: prefix of every tenant's log origin (<LOG_ORIGIN>/<tenant_id>), a schema-less URL such as registry.example.com/plant."
+  validation {
+    condition     = can(regex("^[a-z0-9.-]+(/[A-Za-z0-9._~-]+)*$", var.log_origin)) && !can(regex("^https?:", var.log_origin))
+    error_message = "log_origin must be host[/path] without a scheme or trailing slash, e.g. registry.example.com/plant."
+  }
+}
+
+variable "checkpoint_max_age" {
+  type        = number
+  description = "CHECKPOINT_MAX_AGE: seconds unsigned records may wait before a checkpoint is due."
+  default     = 60
+  validation {
+    condition     = var.checkpoint_max_age >= 1 && var.checkpoint_max_age <= 86400
+    error_message = "checkpoint_max_age must be between 1 and 86400 seconds."
+  }
+}
+
+variable "checkpoint_retention" {
+  type = object({
+    days = number
+    mode = string
+  })
+  description = "CHECKPOINT_RETENTION_DAYS and CHECKPOINT_RETENTION_MODE: the Object Retention Lock the publisher sets on each immutable object (full tiles, entry bundles). Locked cannot be shortened or removed by anyone; Unlocked can be by a holder of storage.objects.overrideUnlockedRetention."
+  validation {
+    condition     = var.checkpoint_retention.days >= 1 && var.checkpoint_retention.days <= 36500 && contains(["Locked", "Unlocked"], var.checkpoint_retention.mode)
+    error_message = "checkpoint_retention needs days between 1 and 36500 and mode Locked or Unlocked."
+  }
+}
+
+variable "witnesses" {
+  type = list(object({
+    url          = string
+    verifier_key = string
+  }))
+  description = "WITNESSES (JSON list of {url, verifier_key}): tlog-witness endpoints every new checkpoint is submitted to. Empty: none."
+  default     = []
+  validation {
+    condition     = alltrue([for w in var.witnesses : startswith(w.url, "https://") && length(split("+", w.verifier_key)) == 3])
+    error_message = "Each witness needs an https:// url and a signed-note verifier key (name+hash+base64)."
+  }
+}
+
+variable "db_timeouts" {
+  type = object({
+    lock_timeout_ms                = number
+    statement_timeout_ms           = number
+    idle_in_transaction_timeout_ms = number
+    connect_timeout_s              = number
+  })
+  description = "DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS, DB_IDLE_IN_TX_TIMEOUT_MS and DB_CONNECT_TIMEOUT_S: every database wait is bounded; each must end well before the function timeout."
+  validation {
+    condition = (
+      var.db_timeouts.lock_timeout_ms >= 1 &&
+      var.db_timeouts.lock_timeout_ms < var.db_timeouts.statement_timeout_ms &&
+      var.db_timeouts.idle_in_transaction_timeout_ms >= 1 &&
+      var.db_timeouts.connect_timeout_s >= 1 && var.db_timeouts.connect_timeout_s <= 60
+    )
+    error_message = "db_timeouts: every value must be positive, lock_timeout_ms below statement_timeout_ms, and connect_timeout_s at most 60."
+  }
+}
+
+variable "scheduler_service_account" {
+  type        = string
+  description = "SCHEDULER_SERVICE_ACCOUNT: email of the Cloud Scheduler account whose Google-signed ID token the scheduled admin endpoints accept (verify only)."
+}
+
+variable "scheduler_audience" {
+  type        = string
+  description = "SCHEDULER_AUDIENCE: the aud the scheduler's ID token carries (the verify function's URL)."
 }
 
 variable "trusted_keys_secret" {

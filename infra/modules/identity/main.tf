@@ -1,9 +1,13 @@
-# One service account per function, one for the migration job and one for Cloud Build.
+# One service account per function, one for the migration job, one for Cloud Build and
+# one for Cloud Scheduler.
 # Each function's account can connect and log in to this registry's Cloud SQL instance
 # only (IAM conditions); everything else it may do is granted on the one resource it needs
 # (the KMS key, the checkpoint bucket), next to that resource.
 
 locals {
+  staging_sources_bucket    = "gcf-v2-sources-${var.project_number}-${var.region}"
+  staging_sources_condition = "resource.name == \"projects/_/buckets/${local.staging_sources_bucket}\" || resource.name.startsWith(\"projects/_/buckets/${local.staging_sources_bucket}/\")"
+
   sql_condition = "resource.name == \"projects/${var.project_id}/instances/${var.sql_instance_name}\" && resource.service == \"sqladmin.googleapis.com\""
 
   database_accounts = merge(
@@ -35,6 +39,15 @@ resource "google_service_account" "migrator" {
   description  = "Runs alembic upgrade head; owns the schema through registry_owner."
 }
 
+# Cloud Scheduler's identity: its ID token reaches the verify function's maintenance
+# endpoints. It gets roles/run.invoker on verify (modules/functions) and nothing else.
+resource "google_service_account" "scheduler" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-scheduler"
+  display_name = "Plant Registry scheduled maintenance"
+  description  = "Calls verify's POST /checkpoint and /maintenance/expire-idempotency from Cloud Scheduler."
+}
+
 resource "google_service_account" "builder" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-builder"
@@ -56,9 +69,26 @@ resource "google_project_iam_member" "database" {
   }
 }
 
-# Cloud Build writes build logs; it needs nothing else at project level.
+# Cloud Build writes build logs.
 resource "google_project_iam_member" "builder_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
   member  = "serviceAccount:${google_service_account.builder.email}"
+}
+
+# Cloud Functions (2nd gen) copies the source into its own staging bucket,
+# gcf-v2-sources-PROJECT_NUMBER-REGION, and the build reads it from there, so the
+# builder needs read access to that bucket too, not only to ours. Google creates the
+# bucket on the first deployment, so the grant is a project binding conditioned on that
+# one bucket's name (a bucket-level binding could not be planned before it exists).
+resource "google_project_iam_member" "builder_staging_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.builder.email}"
+
+  condition {
+    title       = "gcf-staging-sources-only"
+    description = "Only the Cloud Functions staging bucket of this project and region."
+    expression  = local.staging_sources_condition
+  }
 }

@@ -22,3 +22,8 @@ output "builder_member" {
   description = "IAM member string of the Cloud Build service account."
   value       = "serviceAccount:${google_service_account.builder.email}"
 }
+
+output "scheduler_email" {
+  description = "Service account email of the Cloud Scheduler jobs (SCHEDULER_SERVICE_ACCOUNT)."
+  value       = google_service_account.scheduler.email
+}

@@ -17,3 +17,13 @@ variable "sql_instance_name" {
   type        = string
   description = "Cloud SQL instance the runtime and migrator accounts may connect to; their Cloud SQL roles are conditioned on it."
 }
+
+variable "project_number" {
+  type        = string
+  description = "Project number (names the Cloud Functions staging bucket gcf-v2-sources-NUMBER-REGION)."
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the functions (names the staging bucket)."
+}

@@ -76,3 +76,23 @@ variable "labels" {
   description = "Labels on the key."
   default     = {}
 }
+
+variable "checkpoint_key_version" {
+  type        = number
+  description = "The checkpoint key version the functions sign notes with (CHECKPOINT_KMS_KEY_VERSION)."
+  default     = 1
+  validation {
+    condition     = var.checkpoint_key_version >= 1 && floor(var.checkpoint_key_version) == var.checkpoint_key_version
+    error_message = "checkpoint_key_version must be a positive integer."
+  }
+}
+
+variable "checkpoint_protection_level" {
+  type        = string
+  description = "SOFTWARE or HSM for the EC_SIGN_ED25519 checkpoint key. SOFTWARE by default: HSM support for Ed25519 is not confirmed for every region (infra/README.md, confirm at first apply); the level cannot change after creation."
+  default     = "SOFTWARE"
+  validation {
+    condition     = contains(["SOFTWARE", "HSM"], var.checkpoint_protection_level)
+    error_message = "checkpoint_protection_level must be SOFTWARE or HSM."
+  }
+}

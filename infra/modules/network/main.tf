@@ -54,10 +54,14 @@ resource "google_compute_global_address" "private_services" {
   network       = google_compute_network.this.id
 }
 
+# ABANDON: the peering cannot be deleted while Cloud SQL still uses it (and the
+# instance outlives Terraform on purpose), so a destroy leaves it to Google to remove
+# with the producer instances instead of failing half-way.
 resource "google_service_networking_connection" "private_services" {
   network                 = google_compute_network.this.id
   service                 = "servicenetworking.googleapis.com"
   reserved_peering_ranges = [google_compute_global_address.private_services.name]
+  deletion_policy         = "ABANDON"
 }
 
 resource "google_vpc_access_connector" "this" {

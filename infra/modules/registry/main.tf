@@ -6,18 +6,29 @@ locals {
   # functions that sign records or checkpoints get the signer role and may publish
   # checkpoints; all of them may read the public key.
   functions = {
-    create    = { entry_point = "create", signs = true }
-    query     = { entry_point = "query", signs = false }
-    supersede = { entry_point = "supersede", signs = true }
-    verify    = { entry_point = "verify", signs = true }
+    create    = { entry_point = "create", signs = true, scheduled = false }
+    query     = { entry_point = "query", signs = false, scheduled = false }
+    supersede = { entry_point = "supersede", signs = true, scheduled = false }
+    verify    = { entry_point = "verify", signs = true, scheduled = true }
   }
+
+  # A 2nd gen function's cloudfunctions.net URL is fixed by region, project and name, so
+  # it can be the scheduler's target and ID token audience, and be given to verify
+  # itself (SCHEDULER_AUDIENCE), without a dependency cycle; terraform_data.verify_url
+  # checks it against the deployed function's url.
+  verify_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-verify"
 
   signing_functions = toset([for name, f in local.functions : name if f.signs])
 
-  # The connection budget: every function instance may hold its pool plus overflow, one
-  # migration may run, and headroom stays free for operators and Cloud SQL itself.
-  function_connections = sum([for name, s in var.function_scaling : s.max_instances * (s.pool_size + s.max_overflow)])
-  connection_budget    = local.function_connections + var.migration_connections + var.connection_headroom
+  # The connection budget. Each function instance may hold its pool plus overflow; during
+  # a rollout the old and the new revision both run (each up to max_instances), so every
+  # function counts twice; one migration may run; headroom stays free for operators and
+  # Cloud SQL itself. The plan fails (terraform_data.connection_budget) when it does not
+  # fit under max_connections.
+  rollout_revisions        = 2
+  per_revision_connections = sum([for name, s in var.function_scaling : s.max_instances * (s.pool_size + s.max_overflow)])
+  function_connections     = local.rollout_revisions * local.per_revision_connections
+  connection_budget        = local.function_connections + var.migration_connections + var.connection_headroom
 
   sql_instance_name = coalesce(var.database_instance_name, "${var.name_prefix}-pg")
   bucket_prefix     = "${var.project_id}-${var.name_prefix}"
@@ -27,23 +38,40 @@ locals {
   services = toset([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
+    # Terraform itself calls these two: project IAM and the project number go through
+    # Resource Manager, enabling the others goes through Service Usage.
+    "cloudresourcemanager.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudkms.googleapis.com",
+    "cloudscheduler.googleapis.com",
     "compute.googleapis.com",
     "iam.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "servicenetworking.googleapis.com",
+    "serviceusage.googleapis.com",
     "sqladmin.googleapis.com",
     "storage.googleapis.com",
     "vpcaccess.googleapis.com",
   ])
 }
 
-check "connection_budget" {
-  assert {
-    condition     = local.connection_budget <= var.max_connections
-    error_message = "Connection budget ${local.connection_budget} (functions ${local.function_connections} + migration ${var.migration_connections} + headroom ${var.connection_headroom}) exceeds max_connections ${var.max_connections}."
+# A `check` block only warns; these preconditions fail the plan.
+resource "terraform_data" "connection_budget" {
+  input = {
+    budget          = local.connection_budget
+    max_connections = var.max_connections
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.connection_budget <= var.max_connections
+      error_message = "Connection budget ${local.connection_budget} (${local.rollout_revisions} revisions x ${local.per_revision_connections} function connections + migration ${var.migration_connections} + headroom ${var.connection_headroom}) exceeds max_connections ${var.max_connections}: lower max instances or pool sizes, or raise max_connections."
+    }
+    precondition {
+      condition     = alltrue([for name, s in var.function_scaling : s.concurrency <= s.pool_size + s.max_overflow])
+      error_message = "Every function's concurrency must be at most pool_size + max_overflow, or requests queue for a connection and then answer 503."
+    }
   }
 }
 
@@ -65,10 +93,18 @@ module "network" {
   depends_on = [google_project_service.this]
 }
 
+data "google_project" "this" {
+  project_id = var.project_id
+
+  depends_on = [google_project_service.this]
+}
+
 module "identity" {
   source = "../identity"
 
   project_id        = var.project_id
+  project_number    = data.google_project.this.number
+  region            = var.region
   name_prefix       = var.name_prefix
   function_names    = toset(keys(local.functions))
   sql_instance_name = local.sql_instance_name
@@ -139,6 +175,9 @@ module "kms" {
   key_version      = var.signing_key_version
   labels           = local.labels
 
+  checkpoint_key_version      = var.checkpoint_key_version
+  checkpoint_protection_level = var.checkpoint_key_protection_level
+
   signer_members            = { for name in local.signing_functions : name => module.identity.function_members[name] }
   public_key_viewer_members = module.identity.function_members
 
@@ -187,26 +226,42 @@ module "source_bucket" {
   depends_on = [module.kms]
 }
 
-# Signed checkpoints published outside the database: write-once for the retention period,
-# writable (create and read, never delete) by the signing functions only.
+# Signed checkpoints published outside the database, as a static tlog-tiles log:
+# `checkpoint` (replaced by every new checkpoint; its history stays as noncurrent
+# versions) plus full tiles and entry bundles that never change. No bucket-wide
+# retention policy (it would freeze `checkpoint` and GCS refuses it with versioning):
+# Object Retention Lock is enabled, and the publisher sets a retain-until time on each
+# immutable object it uploads (CHECKPOINT_RETENTION_DAYS, CHECKPOINT_RETENTION_MODE),
+# which even the publisher's own delete permission cannot override.
+resource "google_project_iam_custom_role" "checkpoint_publisher" {
+  project     = var.project_id
+  role_id     = "${replace(var.name_prefix, "-", "_")}_checkpoint_publisher"
+  title       = "Plant Registry checkpoint publisher"
+  description = "Publish the tlog-tiles layout: create and read objects, replace the checkpoint object, set retention on immutable objects. Cannot override or shorten retention."
+  permissions = [
+    "storage.objects.create",
+    "storage.objects.delete",
+    "storage.objects.get",
+    "storage.objects.list",
+    "storage.objects.setRetention",
+  ]
+
+  depends_on = [google_project_service.this]
+}
+
 module "checkpoint_bucket" {
   source = "../bucket"
 
   kms_key_name = module.kms.data_key_id
 
-  project_id        = var.project_id
-  name              = "${local.bucket_prefix}-checkpoints"
-  location          = var.region
-  retention_days    = var.checkpoint_retention_days
-  retention_locked  = var.checkpoint_retention_locked
-  access_log_bucket = module.access_log_bucket.name
-  labels            = local.labels
-  object_creator_members = {
-    for name in local.signing_functions : name => module.identity.function_members[name]
-  }
-  # The publisher writes with ifGenerationMatch=0 and, when the object already exists,
-  # reads it back to confirm the bytes are identical (a retried publication).
-  object_viewer_members = {
+  project_id            = var.project_id
+  name                  = "${local.bucket_prefix}-checkpoints"
+  location              = var.region
+  object_retention      = true
+  object_publisher_role = google_project_iam_custom_role.checkpoint_publisher.name
+  access_log_bucket     = module.access_log_bucket.name
+  labels                = local.labels
+  object_publisher_members = {
     for name in local.signing_functions : name => module.identity.function_members[name]
   }
 
@@ -268,27 +323,38 @@ resource "google_secret_manager_secret_iam_member" "trusted_keys" {
 module "functions" {
   source = "../functions"
 
-  project_id               = var.project_id
-  region                   = var.region
-  name_prefix              = var.name_prefix
-  bundle_dir               = var.bundle_dir
-  bundle_zip_path          = var.bundle_zip_path
-  source_bucket            = module.source_bucket.name
-  available_memory         = var.function_memory
-  ingress_settings         = var.ingress_settings
-  invoker_members          = var.invoker_members
-  vpc_connector_id         = module.network.connector_id
-  build_service_account_id = module.identity.builder_id
-  docker_repository        = google_artifact_registry_repository.images.id
-  instance_connection_name = module.database.instance_connection_name
-  database_name            = module.database.database_name
-  kms_key_version          = module.kms.key_version_name
-  jwt_issuer               = var.jwt_issuer
-  jwt_audience             = var.jwt_audience
-  jwt_jwks_url             = var.jwt_jwks_url
-  checkpoint_bucket        = module.checkpoint_bucket.name
-  log_level                = var.log_level
-  labels                   = local.labels
+  project_id                 = var.project_id
+  region                     = var.region
+  name_prefix                = var.name_prefix
+  bundle_dir                 = var.bundle_dir
+  bundle_zip_path            = var.bundle_zip_path
+  source_bucket              = module.source_bucket.name
+  available_memory           = var.function_memory
+  ingress_settings           = var.ingress_settings
+  invoker_members            = var.invoker_members
+  vpc_connector_id           = module.network.connector_id
+  build_service_account_id   = module.identity.builder_id
+  docker_repository          = google_artifact_registry_repository.images.id
+  instance_connection_name   = module.database.instance_connection_name
+  database_name              = module.database.database_name
+  kms_key_version            = module.kms.key_version_name
+  checkpoint_kms_key_version = module.kms.checkpoint_key_version_name
+  log_origin                 = var.log_origin
+  checkpoint_max_age         = var.checkpoint_max_age
+  checkpoint_retention = {
+    days = var.checkpoint_retention_days
+    mode = var.checkpoint_retention_mode
+  }
+  witnesses                 = var.witnesses
+  db_timeouts               = var.db_timeouts
+  scheduler_service_account = module.identity.scheduler_email
+  scheduler_audience        = local.verify_url
+  jwt_issuer                = var.jwt_issuer
+  jwt_audience              = var.jwt_audience
+  jwt_jwks_url              = var.jwt_jwks_url
+  checkpoint_bucket         = module.checkpoint_bucket.name
+  log_level                 = var.log_level
+  labels                    = local.labels
 
   trusted_keys_secret = var.trusted_public_keys_pem == null ? null : {
     project_id = var.project_id
@@ -307,6 +373,7 @@ module "functions" {
       pool_size             = var.function_scaling[name].pool_size
       max_overflow          = var.function_scaling[name].max_overflow
       publishes_checkpoints = f.signs
+      scheduled             = f.scheduled
     }
   }
 
@@ -332,4 +399,31 @@ module "migration_job" {
   vpc_connector_id         = module.network.connector_id
   log_level                = var.log_level
   labels                   = local.labels
+}
+
+# Scheduled maintenance (issue 8: checkpoints when nobody writes; issue 9: idempotency
+# expiry), calling verify with the scheduler account's ID token.
+module "scheduler" {
+  source = "../scheduler"
+
+  project_id            = var.project_id
+  region                = var.region
+  name_prefix           = var.name_prefix
+  verify_url            = local.verify_url
+  service_account_email = module.identity.scheduler_email
+
+  depends_on = [module.functions]
+}
+
+# Fails the apply if the deployed verify URL is not the one the scheduler calls and the
+# function checks as audience (known only once the function exists).
+resource "terraform_data" "verify_url" {
+  input = module.functions.urls["verify"]
+
+  lifecycle {
+    postcondition {
+      condition     = self.output == local.verify_url
+      error_message = "The verify function's URL (${self.output}) differs from the scheduler's target and audience (${local.verify_url})."
+    }
+  }
 }

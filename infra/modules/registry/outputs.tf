@@ -77,3 +77,18 @@ output "connection_budget" {
     max_connections = var.max_connections
   }
 }
+
+output "checkpoint_kms_key_version" {
+  description = "Full name of the EC_SIGN_ED25519 key version that signs checkpoint notes (CHECKPOINT_KMS_KEY_VERSION)."
+  value       = module.kms.checkpoint_key_version_name
+}
+
+output "scheduler_service_account" {
+  description = "Service account of the Cloud Scheduler jobs (SCHEDULER_SERVICE_ACCOUNT)."
+  value       = module.identity.scheduler_email
+}
+
+output "scheduler_jobs" {
+  description = "Cloud Scheduler jobs, keyed by purpose."
+  value       = module.scheduler.job_names
+}

@@ -37,8 +37,8 @@ variable "database_instance_name" {
 
 variable "database_version" {
   type        = string
-  description = "Cloud SQL PostgreSQL version."
-  default     = "POSTGRES_18"
+  description = "Cloud SQL PostgreSQL version (POSTGRES_16: see the database module and infra/README.md)."
+  default     = "POSTGRES_16"
 }
 
 variable "database_tier" {
@@ -118,7 +118,11 @@ variable "function_scaling" {
     pool_size     = number
     max_overflow  = number
   }))
-  description = "Sizing of each function (create, query, supersede, verify): instances, requests per instance, and its SQLAlchemy pool (DB_POOL_SIZE, DB_MAX_OVERFLOW)."
+  description = "Sizing of each function (create, query, supersede, verify): instances, requests per instance, and its SQLAlchemy pool (DB_POOL_SIZE, DB_MAX_OVERFLOW). concurrency must not exceed pool_size + max_overflow."
+  validation {
+    condition     = alltrue([for name, s in var.function_scaling : s.concurrency <= s.pool_size + s.max_overflow])
+    error_message = "Each function's concurrency must be at most pool_size + max_overflow, or requests queue for a connection and then answer 503."
+  }
   validation {
     condition     = length(setsymmetricdifference(keys(var.function_scaling), ["create", "query", "supersede", "verify"])) == 0
     error_message = "function_scaling must have exactly the keys create, query, supersede and verify."
@@ -208,18 +212,70 @@ variable "trusted_public_keys_pem" {
 
 variable "checkpoint_retention_days" {
   type        = number
-  description = "Days a published checkpoint cannot be deleted or replaced."
+  description = "Days each immutable published object (full tile, entry bundle) is retained by Object Retention Lock (CHECKPOINT_RETENTION_DAYS)."
   default     = 365
   validation {
-    condition     = var.checkpoint_retention_days >= 1
-    error_message = "checkpoint_retention_days must be at least 1: published checkpoints are evidence."
+    condition     = var.checkpoint_retention_days >= 1 && var.checkpoint_retention_days <= 36500
+    error_message = "checkpoint_retention_days must be between 1 and 36500: published tiles are evidence."
   }
 }
 
-variable "checkpoint_retention_locked" {
-  type        = bool
-  description = "Lock the checkpoint bucket's retention policy (irreversible)."
-  default     = false
+variable "checkpoint_retention_mode" {
+  type        = string
+  description = "Object retention mode the publisher sets (CHECKPOINT_RETENTION_MODE): Locked (irreversible until the time passes) or Unlocked (removable with storage.objects.overrideUnlockedRetention; for dev)."
+  default     = "Locked"
+  validation {
+    condition     = contains(["Locked", "Unlocked"], var.checkpoint_retention_mode)
+    error_message = "checkpoint_retention_mode must be Locked or Unlocked."
+  }
+}
+
+variable "checkpoint_key_version" {
+  type        = number
+  description = "Version of the EC_SIGN_ED25519 checkpoint key the functions sign notes with (CHECKPOINT_KMS_KEY_VERSION)."
+  default     = 1
+}
+
+variable "checkpoint_key_protection_level" {
+  type        = string
+  description = "SOFTWARE or HSM for the checkpoint key; SOFTWARE until HSM support for EC_SIGN_ED25519 is confirmed in the region (infra/README.md)."
+  default     = "SOFTWARE"
+}
+
+variable "log_origin" {
+  type        = string
+  description = "LOG_ORIGIN: prefix of every tenant's C2SP log origin (<LOG_ORIGIN>/<tenant_id>), e.g. registry.example.com/plant."
+}
+
+variable "checkpoint_max_age" {
+  type        = number
+  description = "CHECKPOINT_MAX_AGE: seconds unsigned records may wait before a checkpoint is due (the scheduler calls every minute)."
+  default     = 60
+}
+
+variable "witnesses" {
+  type = list(object({
+    url          = string
+    verifier_key = string
+  }))
+  description = "WITNESSES: tlog-witness endpoints (url, signed-note verifier key) every new checkpoint is submitted to."
+  default     = []
+}
+
+variable "db_timeouts" {
+  type = object({
+    lock_timeout_ms                = number
+    statement_timeout_ms           = number
+    idle_in_transaction_timeout_ms = number
+    connect_timeout_s              = number
+  })
+  description = "Bounded database waits (DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS, DB_IDLE_IN_TX_TIMEOUT_MS, DB_CONNECT_TIMEOUT_S): a stalled lock holder costs a waiter 3 s, not the whole request timeout."
+  default = {
+    lock_timeout_ms                = 3000
+    statement_timeout_ms           = 15000
+    idle_in_transaction_timeout_ms = 10000
+    connect_timeout_s              = 10
+  }
 }
 
 # --- migration job ---------------------------------------------------------------------
