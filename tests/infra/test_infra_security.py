@@ -210,7 +210,8 @@ def test_prod_locks_published_objects() -> None:
 
 
 def test_terraform_and_scheduler_apis_are_enabled() -> None:
-    services = set(re.findall(r'"([a-z]+\.googleapis\.com)"', locals_of(INFRA / "modules" / "registry" / "main.tf")["services"]))
+    expression = locals_of(INFRA / "modules" / "registry" / "main.tf")["services"]
+    services = set(re.findall(r'"([a-z]+\.googleapis\.com)"', expression))
     assert {
         "cloudresourcemanager.googleapis.com",
         "serviceusage.googleapis.com",
