@@ -93,6 +93,9 @@ class Call:
         principal = self.runtime.tokens.authenticate(self.request.headers.get("Authorization"))
         logs.annotate(tenant=principal.tenant_id)
         principal.require(scope)
+        # The tenant's request budget (429 with Retry-After once spent), after the token
+        # verified, so unauthenticated noise cannot spend a real tenant's budget.
+        self.registry.limits.admit_request(principal.tenant_id)
         return principal
 
     def json_body(

@@ -69,12 +69,14 @@ STATUS_BY_KIND: Mapping[str, int] = {
     "validation-failed": 422,
     "invalid-transition": 422,
     "idempotency-key-reused": 422,
+    "rate-limited": 429,
     # The stored evidence does not hold: the fault is the server's state, not the request.
     "verification-failed": 500,
     "configuration-error": 500,
     "internal-error": 500,
     "registry-error": 500,
     "storage-unavailable": 503,
+    "commit-outcome-unknown": 503,
     "key-service-unavailable": 503,
 }
 
@@ -85,6 +87,10 @@ _GENERIC_DETAIL: Mapping[str, str] = {
     "internal-error": "an unexpected error occurred",
     "registry-error": "an unexpected error occurred",
     "storage-unavailable": "the database is unavailable; retry later",
+    "commit-outcome-unknown": (
+        "the connection failed while the write was committing, so it may have been "
+        "recorded; retry with the same Idempotency-Key to find out safely"
+    ),
     "key-service-unavailable": "the signing key service is unavailable; retry later",
 }
 
@@ -107,6 +113,7 @@ _PUBLIC_EVIDENCE = frozenset(
         "first_bad_seq",
         "tree_size",
         "required_scope",
+        "retry_after",
     }
 )
 
@@ -179,5 +186,10 @@ def problem(error: RegistryError, request_id: str) -> tuple[int, dict[str, str],
     if status == 405 and isinstance(error, MethodNotAllowedError):
         headers["Allow"] = ", ".join(error.allow)
     if status in (429, 503):
-        headers["Retry-After"] = RETRY_AFTER_SECONDS
+        retry_after = error.evidence.get("retry_after")
+        headers["Retry-After"] = (
+            str(retry_after)
+            if type(retry_after) is int and retry_after > 0
+            else RETRY_AFTER_SECONDS
+        )
     return status, headers, body

@@ -1,8 +1,16 @@
 """Database engines: DATABASE_URL, or Cloud SQL through the Python Connector.
 
-One engine per process, with a small pool, pre-ping and a fail-fast pool timeout. The
-Cloud SQL connector is built on first use (lazy refresh), shared by every engine of the
-process and closed at exit.
+One engine per process, with a small pool, a ping on checkout and a fail-fast pool
+timeout. The Cloud SQL connector is built on first use (lazy refresh), shared by every
+engine of the process and closed at exit.
+
+Every wait on the network is bounded: connecting by ``DB_CONNECT_TIMEOUT_S``, and each
+read from the server by a socket timeout of ``DB_STATEMENT_TIMEOUT_MS`` plus the
+connect timeout (the server cancels a slow statement first; the socket timeout is for a
+server that stopped answering at all, such as a SIGSTOPped or partitioned instance).
+Transport failures that pg8000 lets escape untranslated (``ConnectionResetError``,
+``struct.error`` on a short read, socket timeouts) mark the connection as dead, so the
+pool drops it.
 
 Example::
 
@@ -14,10 +22,14 @@ Example::
 from __future__ import annotations
 
 import atexit
+import socket
+import struct
 import threading
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from shared.core.errors import ConfigurationError
@@ -25,6 +37,67 @@ from shared.settings import Settings
 
 _connector_lock = threading.Lock()
 _connector: Any = None
+
+# Errors that mean the connection itself is gone or stuck, whatever pg8000 wrapped them
+# in (it raises some of these raw). A connection that raised one is never reused.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (OSError, struct.error, EOFError)
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """True for a dead or stuck connection, raw or as pg8000's InterfaceError."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TRANSPORT_ERRORS):
+            return True
+        if type(current).__name__ == "InterfaceError" and type(current).__module__.startswith(
+            "pg8000"
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def read_timeout_seconds(settings: Settings) -> float:
+    """How long one read from the server may block: the statement timeout, plus the
+    connect timeout as the margin for the server's own cancellation to arrive first."""
+    return settings.db_statement_timeout_ms / 1000 + settings.db_connect_timeout_s
+
+
+def _bound_reads(dbapi_connection: Any, seconds: float | None) -> None:
+    # pg8000 uses one timeout for connecting and for every read afterwards; connecting
+    # gets DB_CONNECT_TIMEOUT_S, reads get longer than any statement may legitimately run.
+    raw = getattr(dbapi_connection, "_usock", None)
+    if isinstance(raw, socket.socket):
+        raw.settimeout(seconds)
+
+
+def _install_fault_handling(engine: Engine, settings: Settings, *, bound_reads: bool) -> None:
+    read_timeout = read_timeout_seconds(settings) if bound_reads else None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        _bound_reads(dbapi_connection, read_timeout)
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # Our own pre-ping: SQLAlchemy's lets pg8000's raw ConnectionResetError escape
+        # instead of replacing the connection. DisconnectionError makes the pool discard
+        # this connection and check out (or open) another, up to three times.
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise sa_exc.DisconnectionError("pooled connection is dead") from exc
+
+    @event.listens_for(engine, "handle_error")
+    def _transport_is_disconnect(context: Any) -> None:
+        if is_transport_error(context.original_exception):
+            context.is_disconnect = True
 
 
 def _cloud_sql_connector(settings: Settings) -> Any:
@@ -39,6 +112,7 @@ def _cloud_sql_connector(settings: Settings) -> Any:
                 ip_type=ip_types[settings.db_ip_type],
                 enable_iam_auth=settings.db_iam_auth,
                 refresh_strategy="lazy",
+                timeout=settings.db_connect_timeout_s,
             )
             atexit.register(_connector.close)
         return _connector
@@ -49,14 +123,15 @@ def _engine_options(settings: Settings) -> dict[str, Any]:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
-        "pool_pre_ping": True,
+        # The checkout ping in _install_fault_handling replaces pool_pre_ping.
+        "pool_pre_ping": False,
         # Appends rely on READ COMMITTED: each statement after the advisory lock sees
         # what the previous lock holder committed.
         "isolation_level": "READ COMMITTED",
     }
 
 
-def _cloud_sql_engine(settings: Settings, user: str | None) -> Engine:
+def _cloud_sql_engine(settings: Settings, user: str | None, *, bound_reads: bool) -> Engine:
     instance = settings.instance_connection_name
     db_user = user or settings.db_user
     if not (instance and db_user and settings.db_name):
@@ -65,16 +140,23 @@ def _cloud_sql_engine(settings: Settings, user: str | None) -> Engine:
 
     def connect() -> Any:
         return _cloud_sql_connector(settings).connect(
-            instance, "pg8000", user=db_user, db=db_name, enable_iam_auth=settings.db_iam_auth
+            instance,
+            "pg8000",
+            user=db_user,
+            db=db_name,
+            enable_iam_auth=settings.db_iam_auth,
+            timeout=settings.db_connect_timeout_s,
         )
 
-    return sa.create_engine("postgresql+pg8000://", creator=connect, **_engine_options(settings))
+    engine = sa.create_engine("postgresql+pg8000://", creator=connect, **_engine_options(settings))
+    _install_fault_handling(engine, settings, bound_reads=bound_reads)
+    return engine
 
 
 def build_engine(settings: Settings) -> Engine:
     """The runtime engine: DATABASE_URL, or Cloud SQL when INSTANCE_CONNECTION_NAME is set."""
     if settings.uses_cloud_sql:
-        return _cloud_sql_engine(settings, None)
+        return _cloud_sql_engine(settings, None, bound_reads=True)
     if settings.database_url:
         return engine_for_url(settings.database_url, settings)
     raise ConfigurationError(
@@ -88,7 +170,8 @@ def build_migration_engine(settings: Settings) -> Engine:
     if settings.migration_database_url:
         return engine_for_url(settings.migration_database_url, settings, pooled=False)
     if settings.uses_cloud_sql:
-        return _cloud_sql_engine(settings, None)
+        # Migrations may run long statements (an index over a big table).
+        return _cloud_sql_engine(settings, None, bound_reads=False)
     raise ConfigurationError(
         "no migration database configured: set MIGRATION_DATABASE_URL or INSTANCE_CONNECTION_NAME"
     )
@@ -103,6 +186,14 @@ def engine_for_url(url: str, settings: Settings | None = None, *, pooled: bool =
         raise ConfigurationError(
             f"database URLs must use postgresql+pg8000, not {parsed.drivername}"
         )
+    settings = settings or Settings()
+    connect_args = {"timeout": settings.db_connect_timeout_s}
     if not pooled:
-        return sa.create_engine(parsed, poolclass=sa.pool.NullPool)
-    return sa.create_engine(parsed, **_engine_options(settings or Settings()))
+        # Migrations and admin tools: bounded connect, but a CREATE INDEX on a big table
+        # may take minutes, so reads wait as long as the server works.
+        engine = sa.create_engine(parsed, poolclass=sa.pool.NullPool, connect_args=connect_args)
+        event.listen(engine, "connect", lambda conn, _record: _bound_reads(conn, None))
+        return engine
+    engine = sa.create_engine(parsed, connect_args=connect_args, **_engine_options(settings))
+    _install_fault_handling(engine, settings, bound_reads=True)
+    return engine

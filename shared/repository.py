@@ -2,8 +2,16 @@
 
 Every transaction sets the tenant with ``set_config('app.tenant_id', ..., true)`` inside
 itself, so row-level security applies and nothing leaks to the next user of a pooled
-connection. Appends start with ``registry.begin_append``, which sets the tenant, takes the
-tenant's advisory lock and returns the log head in one round trip.
+connection; the same first statement sets the transaction's lock, statement and
+idle-in-transaction timeouts (``Timeouts``). Appends start with ``registry.begin_append``,
+which sets the tenant and the timeouts, takes the tenant's advisory lock and returns the
+log head in one round trip.
+
+Every driver, pool and network failure leaves this module as a ``RegistryError``: a lost
+connection, a timed-out wait or a cancelled statement is a ``StorageError`` (503 with
+Retry-After), and a connection lost while COMMIT was in flight is a
+``CommitOutcomeUnknownError``, because the write may have been recorded (retrying with the
+same Idempotency-Key is safe; see docs/faults.md).
 
 Example::
 
@@ -19,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
@@ -28,10 +36,18 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from shared.core.checkpoints import Checkpoint
-from shared.core.errors import ConflictError, InputError, StorageError
+from shared.core.errors import (
+    CommitOutcomeUnknownError,
+    ConflictError,
+    InputError,
+    RegistryError,
+    StorageError,
+)
 from shared.core.hashing import GENESIS_CHAIN_HASH, HASH_SIZE
 from shared.core.records import CONTENT_FIELDS, SEAL_FIELDS, RecordContent, Seal, VersionRecord
 from shared.core.signing import PublicKey
+from shared.db import is_transport_error
+from shared.limits import Limits, Timeouts
 from shared.schema import entity_versions
 
 # Columns are named like the record's fields, so the select list derives from them.
@@ -46,8 +62,16 @@ _IS_CURRENT = (
 )
 
 _SET_TENANT = sa.text("SELECT set_config('app.tenant_id', :tenant, true)")
+# The tenant and the timeouts in one round trip; all transaction-local.
+_BEGIN_TENANT = sa.text(
+    "SELECT set_config('app.tenant_id', :tenant, true), "
+    "set_config('lock_timeout', :lock_timeout, true), "
+    "set_config('statement_timeout', :statement_timeout, true), "
+    "set_config('idle_in_transaction_session_timeout', :idle_timeout, true)"
+)
 _BEGIN_APPEND = sa.text(
-    "SELECT head_seq, head_chain_hash, checkpoint_size FROM registry.begin_append(:tenant)"
+    "SELECT head_seq, head_chain_hash, checkpoint_size FROM registry.begin_append("
+    ":tenant, :lock_ms, :statement_ms, :idle_ms)"
 )
 _GET_VERSION = sa.text(
     f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
@@ -229,11 +253,25 @@ def _sqlstate(exc: sa_exc.DBAPIError) -> tuple[str | None, str | None]:
     return None, None
 
 
+# SQLSTATEs of a wait or statement that hit its bound, or of a session the server ended:
+# lock_not_available (lock_timeout), query_canceled (statement_timeout),
+# idle_in_transaction_session_timeout, serialization and deadlock failures.
+_TIMED_OUT = {"55P03": "a lock wait", "57014": "a statement", "25P03": "an idle transaction"}
+_RETRYABLE = {"40001", "40P01"}
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Turn driver and pool failures into the registry's StorageError / ConflictError."""
+    """Turn driver, pool and network failures into the registry's errors.
+
+    Nothing that the database layer raises may escape as anything but a RegistryError:
+    pg8000 raises some transport failures raw (``ConnectionResetError`` at a ping, a
+    ``struct.error`` on a short read), and those are outages, not bugs.
+    """
     try:
         yield
+    except RegistryError:
+        raise
     except sa_exc.IntegrityError as exc:
         code, constraint = _sqlstate(exc)
         if code == "23505" and constraint in _APPEND_RACE_CONSTRAINTS:
@@ -250,9 +288,22 @@ def translate_errors() -> Iterator[None]:
             # A data exception (a number the column cannot hold, say) is the caller's
             # input that slipped past validation, not an outage.
             raise InputError("a value in the request is out of range", sqlstate=code) from exc
+        if code in _TIMED_OUT:
+            raise StorageError(
+                f"{_TIMED_OUT[code]} took longer than its timeout; nothing was written",
+                sqlstate=code,
+            ) from exc
+        if code in _RETRYABLE:
+            raise StorageError("the database asked for a retry", sqlstate=code) from exc
         if exc.connection_invalidated or code is None or code.startswith(("08", "57", "53")):
             raise StorageError("the database is unavailable; retry shortly", sqlstate=code) from exc
         raise StorageError("the database rejected the operation", sqlstate=code) from exc
+    except (sa_exc.DisconnectionError, sa_exc.PendingRollbackError) as exc:
+        raise StorageError("the database connection was lost; retry shortly") from exc
+    except Exception as exc:
+        if is_transport_error(exc):
+            raise StorageError("the database connection failed; retry shortly") from exc
+        raise
 
 
 class TenantTransaction:
@@ -441,35 +492,84 @@ class TenantTransaction:
         )
 
 
-class Repository:
-    """Opens tenant-scoped transactions on one engine."""
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[Connection]:
+    """BEGIN ... COMMIT on a pooled connection, telling a failed COMMIT apart.
 
-    def __init__(self, engine: Engine) -> None:
+    An error before COMMIT rolls back: nothing was written. An error raised by COMMIT
+    itself (the connection dropped while it was in flight) leaves the outcome unknown.
+    """
+    with translate_errors(), engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            if transaction.is_active:
+                # If the connection is gone the server rolls back by itself.
+                with suppress(Exception):
+                    transaction.rollback()
+            raise
+        try:
+            transaction.commit()
+        except Exception as exc:
+            if is_transport_error(exc) or isinstance(exc, sa_exc.DBAPIError):
+                raise CommitOutcomeUnknownError(
+                    "the connection failed during COMMIT; the write may have been recorded"
+                ) from exc
+            raise
+
+
+class Repository:
+    """Opens tenant-scoped transactions on one engine, within the process's limits."""
+
+    def __init__(self, engine: Engine, limits: Limits | None = None) -> None:
         self.engine = engine
+        self.limits = limits or Limits.unbounded()
+
+    def _timeout_params(self) -> dict[str, str]:
+        timeouts = self.limits.timeouts
+        return {
+            "lock_timeout": f"{timeouts.lock_ms}ms",
+            "statement_timeout": f"{timeouts.statement_ms}ms",
+            "idle_timeout": f"{timeouts.idle_in_transaction_ms}ms",
+        }
 
     @contextmanager
     def tenant_transaction(self, tenant_id: str) -> Iterator[TenantTransaction]:
         """A transaction under the tenant's RLS setting, for reads and checkpoint inserts."""
-        with translate_errors(), self.engine.begin() as conn:
-            conn.execute(_SET_TENANT, {"tenant": tenant_id})
+        with _transaction(self.engine) as conn:
+            conn.execute(_BEGIN_TENANT, {"tenant": tenant_id, **self._timeout_params()})
             yield TenantTransaction(conn, tenant_id)
 
     @contextmanager
     def append_transaction(self, tenant_id: str) -> Iterator[tuple[TenantTransaction, LogHead]]:
-        """A transaction holding the tenant's append lock, with the log head read after it."""
-        with translate_errors(), self.engine.begin() as conn:
+        """A transaction holding the tenant's append lock, with the log head read after it.
+
+        Admitted through the per-tenant writer bulkhead first (429 when the tenant has
+        too many appends in flight here), and the lock wait is bounded by lock_timeout.
+        """
+        with self.limits.writer(tenant_id), _transaction(self.engine) as conn:
             head = self._begin_append(conn, tenant_id)
             yield TenantTransaction(conn, tenant_id), head
 
     def _begin_append(self, conn: Connection, tenant_id: str) -> LogHead:
-        seq, chain, checkpoint_size = conn.execute(_BEGIN_APPEND, {"tenant": tenant_id}).one()
+        timeouts: Timeouts = self.limits.timeouts
+        seq, chain, checkpoint_size = conn.execute(
+            _BEGIN_APPEND,
+            {
+                "tenant": tenant_id,
+                "lock_ms": timeouts.lock_ms,
+                "statement_ms": timeouts.statement_ms,
+                "idle_ms": timeouts.idle_in_transaction_ms,
+            },
+        ).one()
         if seq is None:
             return LogHead(0, GENESIS_CHAIN_HASH, checkpoint_size or 0)
         return LogHead(seq, bytes(chain), checkpoint_size or 0)
 
     def register_key(self, public_key: PublicKey, created_at: datetime) -> None:
         """Publish a signing key's public half (idempotent; keys are never replaced)."""
-        with translate_errors(), self.engine.begin() as conn:
+        with _transaction(self.engine) as conn:
             conn.execute(
                 _REGISTER_KEY,
                 {
@@ -481,7 +581,7 @@ class Repository:
             )
 
     def schema_revision(self) -> str | None:
-        with translate_errors(), self.engine.begin() as conn:
+        with _transaction(self.engine) as conn:
             try:
                 revision = conn.scalar(_REVISION)
             except sa_exc.ProgrammingError:

@@ -34,13 +34,14 @@ from shared.core.errors import (
     StorageError,
 )
 from shared.core.hashing import digests_equal, sha256
-from shared.core.principal import SCOPE_READ, Principal
+from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
 from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
 from shared.db import build_engine
 from shared.evidence import AuditReport, ConsistencyReport, Evidence, VerificationReport
 from shared.keys import load_signer, load_trusted_keys
 from shared.ledger import Ledger, WriteResult, is_entity_id, new_entity_id, utc_now
+from shared.limits import Limits
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.repository import Repository
 from shared.schema import MAX_SEQ, MAX_VERSION, SCHEMA_REVISION
@@ -112,10 +113,14 @@ class Registry:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = new_entity_id,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        limits: Limits | None = None,
     ) -> None:
         self.engine = engine
         self.checkpoint_every = checkpoint_every
-        self.repository = Repository(engine)
+        # Without explicit limits (tests, tools) only the database timeouts apply; the
+        # deployed functions get the bulkheads and rate limits from their settings.
+        self.limits = limits or Limits.unbounded()
+        self.repository = Repository(engine, self.limits)
         self.signer = signer
         self.trusted_keys = dict(trusted_keys)
         self.ledger = Ledger(self.repository, signer, clock=clock, new_id=new_id)
@@ -132,6 +137,7 @@ class Registry:
             load_trusted_keys(settings, signer),
             build_publisher(settings),
             checkpoint_every=settings.checkpoint_every,
+            limits=Limits.from_settings(settings),
         )
 
     # --- writes ----------------------------------------------------------------------
@@ -301,7 +307,11 @@ class Registry:
         return self.evidence.consistency(principal, first, second)
 
     def audit(self, principal: Principal) -> AuditReport:
-        return self.evidence.audit(principal)
+        principal.require(SCOPE_ADMIN)
+        # An audit reads the whole log; a few at once per instance is all the pool can
+        # give without starving other tenants' requests.
+        with self.limits.audit():
+            return self.evidence.audit(principal)
 
     def public_keys(self) -> list[PublicKey]:
         return sorted(self.trusted_keys.values(), key=lambda key: key.key_id)

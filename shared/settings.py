@@ -30,6 +30,16 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     "DB_POOL_SIZE": "Connections kept per process (default 5).",
     "DB_MAX_OVERFLOW": "Extra connections allowed per process under burst (default 0).",
     "DB_POOL_TIMEOUT": "Seconds to wait for a pooled connection before 503 (default 5).",
+    "DB_CONNECT_TIMEOUT_S": "Seconds to establish a database connection before 503 (default 5).",
+    "DB_LOCK_TIMEOUT_MS": "Longest wait for a lock, the tenant's append lock included (3000).",
+    "DB_STATEMENT_TIMEOUT_MS": "Longest a statement may run before it is cancelled (15000).",
+    "DB_IDLE_IN_TX_TIMEOUT_MS": "Server ends a session idle this long in a transaction (30000).",
+    "TENANT_MAX_WAITING_WRITERS": "Writes of one tenant in flight per process; more get 429 (2).",
+    "TENANT_RATE_LIMIT_PER_S": "Requests per second per tenant per process (500; 0 off).",
+    "TENANT_RATE_BURST": "Requests a tenant may burst above its rate per process (1000).",
+    "AUDIT_MAX_CONCURRENT": "Audits running at once per process; more get 429 (1).",
+    "IDEMPOTENCY_RETENTION_HOURS": "Hours an Idempotency-Key is kept before it expires (24).",
+    "MAX_LOG_PAGE_BYTES": "Largest /query/log page in canonical record bytes (4 MiB).",
     "DB_RUNTIME_LOGINS": "Comma-separated logins the migration grants the runtime role.",
     "JWT_PUBLIC_KEY_FILE": "PEM public key that verifies bearer tokens.",
     "JWT_JWKS_URL": "JWKS URL that serves the bearer-token keys.",
@@ -53,6 +63,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 MAX_JWT_LEEWAY_SECONDS = 30
 DEFAULT_CHECKPOINT_EVERY = 100
+# A page of the log stops at this many canonical bytes even below its count limit, so one
+# response stays a few MiB however large the records are.
+DEFAULT_MAX_LOG_PAGE_BYTES = 4 * 1024 * 1024
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -106,6 +119,16 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 0
     db_pool_timeout: int = 5
+    db_connect_timeout_s: int = 5
+    db_lock_timeout_ms: int = 3000
+    db_statement_timeout_ms: int = 15000
+    db_idle_in_tx_timeout_ms: int = 30000
+    tenant_max_waiting_writers: int = 2
+    tenant_rate_limit_per_s: int = 500
+    tenant_rate_burst: int = 1000
+    audit_max_concurrent: int = 1
+    idempotency_retention_hours: int = 24
+    max_log_page_bytes: int = DEFAULT_MAX_LOG_PAGE_BYTES
     db_runtime_logins: tuple[str, ...] = ()
     jwt_public_key_file: Path | None = None
     jwt_jwks_url: str | None = None
@@ -147,6 +170,11 @@ class Settings:
             raise ConfigurationError(
                 "KMS_KEY_VERSION must be a full .../cryptoKeys/K/cryptoKeyVersions/N name"
             )
+        if self.db_lock_timeout_ms > self.db_statement_timeout_ms:
+            raise ConfigurationError(
+                "DB_LOCK_TIMEOUT_MS must not exceed DB_STATEMENT_TIMEOUT_MS: a lock wait is "
+                "part of a statement"
+            )
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigurationError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
 
@@ -169,6 +197,24 @@ class Settings:
             db_pool_size=_int(env, "DB_POOL_SIZE", 5, low=1, high=100),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0, low=0, high=100),
             db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5, low=1, high=60),
+            db_connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT_S", 5, low=1, high=60),
+            db_lock_timeout_ms=_int(env, "DB_LOCK_TIMEOUT_MS", 3000, low=1, high=600_000),
+            db_statement_timeout_ms=_int(
+                env, "DB_STATEMENT_TIMEOUT_MS", 15000, low=100, high=600_000
+            ),
+            db_idle_in_tx_timeout_ms=_int(
+                env, "DB_IDLE_IN_TX_TIMEOUT_MS", 30000, low=100, high=3_600_000
+            ),
+            tenant_max_waiting_writers=_int(env, "TENANT_MAX_WAITING_WRITERS", 2, low=1, high=1000),
+            tenant_rate_limit_per_s=_int(env, "TENANT_RATE_LIMIT_PER_S", 500, low=0, high=10**6),
+            tenant_rate_burst=_int(env, "TENANT_RATE_BURST", 1000, low=1, high=10**7),
+            audit_max_concurrent=_int(env, "AUDIT_MAX_CONCURRENT", 1, low=1, high=100),
+            idempotency_retention_hours=_int(
+                env, "IDEMPOTENCY_RETENTION_HOURS", 24, low=1, high=24 * 366
+            ),
+            max_log_page_bytes=_int(
+                env, "MAX_LOG_PAGE_BYTES", DEFAULT_MAX_LOG_PAGE_BYTES, low=64 << 10, high=64 << 20
+            ),
             db_runtime_logins=tuple(x.strip() for x in logins.split(",") if x.strip()),
             jwt_public_key_file=_path(env, "JWT_PUBLIC_KEY_FILE"),
             jwt_jwks_url=_text(env, "JWT_JWKS_URL"),

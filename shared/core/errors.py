@@ -149,6 +149,29 @@ class StorageError(RegistryError):
     kind = "storage-unavailable"
 
 
+class CommitOutcomeUnknownError(StorageError):
+    """The connection failed while COMMIT was in flight: the write may have committed.
+
+    Retrying with the same Idempotency-Key is safe: it either replays the committed
+    result or performs the write once.
+    """
+
+    kind = "commit-outcome-unknown"
+
+
+class TooManyRequestsError(RegistryError):
+    """A per-tenant budget (request rate, writers in flight, audits) is used up for now.
+
+    ``retry_after`` is the whole number of seconds after which a retry can succeed.
+    """
+
+    kind = "rate-limited"
+
+    def __init__(self, detail: str, *, retry_after: int, **evidence: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **evidence)
+        self.retry_after = retry_after
+
+
 class KeyServiceError(RegistryError):
     """The signing key (local file or Cloud KMS) could not be loaded or used."""
 

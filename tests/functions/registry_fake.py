@@ -30,6 +30,7 @@ from shared.core.hashing import GENESIS_CHAIN_HASH
 from shared.core.principal import SCOPE_ADMIN, Principal
 from shared.core.records import RecordContent, VersionRecord, seal_record
 from shared.core.signing import LocalSigner
+from shared.limits import Limits
 
 ZERO = bytes(32)
 _SIGNER = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
@@ -72,6 +73,8 @@ class FakeRegistry:
         self.fail_with: Exception | None = None
         # A warning to log through the real service's logger during each write.
         self.log_on_write: str | None = None
+        # The real limits object: HTTP tests swap in a tight one to see 429s.
+        self.limits = Limits.unbounded()
 
     # --- helpers ---------------------------------------------------------------------
 
