@@ -1,7 +1,7 @@
 """Bounded waits: begin_append sets the transaction's timeouts before it takes the lock.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-02
 
 ``begin_append(tenant, lock_timeout_ms, statement_timeout_ms, idle_timeout_ms)`` sets
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
