@@ -20,11 +20,13 @@ help:
 	@echo "make bundle       assemble the deployable source bundle in build/bundle"
 	@echo "make check-infra  offline Terraform checks: fmt, checkov, HCL invariants, bundle smoke"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# The plant CLI, editable, as .venv/bin/plant (its dependencies came with the line above).
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)

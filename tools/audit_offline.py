@@ -25,59 +25,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.core import merkle
 from shared.core.audit import LogAuditor
-from shared.core.checkpoints import Checkpoint, InclusionProof
+from shared.core.checkpoints import Checkpoint
 from shared.core.errors import RegistryError, VerificationError
-from shared.core.hashing import leaf_hash
 from shared.core.records import VersionRecord
-from shared.core.signing import PublicKey, load_public_keys_pem_bundle
-from shared.core.verification import verify_checkpoint, verify_record
+from shared.core.reports import check_verify_report, parse_keys
+from shared.core.signing import PublicKey
+
+# The checks live in shared.core.reports so that the ``plant`` CLI runs the same ones.
+check_record_report = check_verify_report
 
 
 def load_keys(path: Path) -> dict[str, PublicKey]:
-    raw = path.read_bytes()
-    if raw.lstrip().startswith(b"-----BEGIN"):
-        keys = load_public_keys_pem_bundle(raw)
-    else:
-        document = json.loads(raw)
-        entries = document["keys"] if isinstance(document, dict) else document
-        keys = [PublicKey.from_dict(entry) for entry in entries]
-    return {key.key_id: key for key in keys}
-
-
-def check_record_report(report: Mapping[str, Any], keys: Mapping[str, PublicKey]) -> str:
-    """Raise VerificationError unless a verify response holds; return a summary."""
-    record = VersionRecord.from_dict(report["record"])
-    previous_hex = report.get("previous_chain_hash")
-    if previous_hex is None:
-        raise VerificationError("the response carries no previous chain hash", check="chain_hash")
-    verify_record(record, previous_chain_hash=bytes.fromhex(previous_hex), trusted_keys=keys)
-    if report.get("checkpoint") is None or report.get("inclusion_proof") is None:
-        raise VerificationError("the response carries no checkpoint or proof", check="inclusion")
-    checkpoint = Checkpoint.from_dict(report["checkpoint"])
-    proof = InclusionProof.from_dict(report["inclusion_proof"])
-    verify_checkpoint(checkpoint, keys)
-    if checkpoint.tenant_id != record.tenant_id or proof.tree_size != checkpoint.tree_size:
-        raise VerificationError("the proof is not for this checkpoint", check="inclusion")
-    if proof.leaf_index != record.seq - 1:
-        raise VerificationError(
-            "the proof is for another position in the log",
-            check="inclusion",
-            expected=record.seq - 1,
-            found=proof.leaf_index,
-        )
-    merkle.verify_inclusion(
-        index=proof.leaf_index,
-        tree_size=proof.tree_size,
-        leaf_hash=leaf_hash(record.canonical),
-        proof=proof.hashes,
-        root=checkpoint.root_hash,
-    )
-    return (
-        f"record seq {record.seq} ({record.entity_type} {record.entity_id} v{record.version}) "
-        f"is genuine and included in the checkpoint of tree size {checkpoint.tree_size}"
-    )
+    return parse_keys(path.read_bytes())
 
 
 def _records(document: Any) -> list[Mapping[str, Any]]:

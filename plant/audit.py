@@ -1,0 +1,239 @@
+"""Audit a tenant's whole log offline: an export directory, a saved file, or a live URL.
+
+Records stream through ``shared.core.audit.LogAuditor`` — the same checks the service's
+own audit runs: contiguous seqs, content, leaf hash, chain link, key and signature of
+every record, and each signed checkpoint's signature, Merkle root and chain head as the
+log reaches its size. Memory stays O(log n).
+
+When the log ends before a signed checkpoint's size, who is at fault decides the verdict:
+
+- the source says it is complete (the server said "no more records", or the export
+  finished): **records were removed** — an ``EvidenceError`` (check ``truncation``);
+- the source says more records follow (an export that stopped, a saved first page):
+  **the export is incomplete** — an ``IncompleteExportError``, not a tampering verdict.
+
+Example::
+
+    result = audit_source(ExportSource(Path("acme-export")), progress=print)
+    print(result.records, result.checkpoints, result.records_per_second)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from plant.client import Client, evidence_error
+from plant.errors import EvidenceError, PlantError
+from plant.export import ExportDirectory
+from shared.core.audit import LogAuditor
+from shared.core.checkpoints import Checkpoint
+from shared.core.errors import RegistryError, VerificationError
+from shared.core.records import VersionRecord
+from shared.core.reports import parse_keys
+from shared.core.signing import PublicKey
+
+Progress = Callable[[int, int], None]  # (records checked, records expected)
+
+
+class IncompleteExportError(PlantError):
+    """The source ends before a checkpoint it holds, and says that more records follow."""
+
+    def __init__(self, detail: str, *, records: int, checkpoint_size: int) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.records = records
+        self.checkpoint_size = checkpoint_size
+
+
+class Source(Protocol):
+    """Where an audit reads from. ``complete`` is None when the source cannot tell."""
+
+    name: str
+
+    def keys(self) -> Mapping[str, PublicKey]: ...
+
+    def checkpoints(self) -> list[Checkpoint]: ...
+
+    def records(self) -> Iterator[Mapping[str, Any]]: ...
+
+    def complete(self) -> bool | None: ...
+
+    def resume_hint(self) -> str: ...
+
+
+class ExportSource:
+    """A directory written by ``plant export``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.name = str(directory)
+        self._export = ExportDirectory(directory)
+        self._manifest = self._export.manifest()
+
+    def keys(self) -> Mapping[str, PublicKey]:
+        return self._export.keys()
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return self._export.checkpoints()
+
+    def records(self) -> Iterator[Mapping[str, Any]]:
+        return self._export.records()
+
+    def complete(self) -> bool | None:
+        return self._manifest.complete
+
+    def resume_hint(self) -> str:
+        return f"run `plant export {self.name}` again to fetch the rest"
+
+
+class FileSource:
+    """A saved ``GET /query/log`` page, a list of pages, or a plain list of records."""
+
+    def __init__(self, path: Path, keys: Path, checkpoints: list[Path]) -> None:
+        self.name = str(path)
+        self._path = path
+        self._keys = keys
+        self._checkpoints = checkpoints
+        self._complete: bool | None = None
+
+    def keys(self) -> Mapping[str, PublicKey]:
+        return parse_keys(self._keys.read_bytes())
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return [Checkpoint.from_dict(json.loads(path.read_text())) for path in self._checkpoints]
+
+    def records(self) -> Iterator[Mapping[str, Any]]:
+        document = json.loads(self._path.read_text())
+        pages = document if isinstance(document, list) else [document]
+        if pages and isinstance(pages[0], dict) and "items" in pages[0]:
+            for page in pages:
+                yield from page["items"]
+            # A page says whether more follow; a bare list of records says nothing.
+            last = pages[-1]
+            if "next_from_seq" in last:
+                self._complete = last["next_from_seq"] is None
+        else:
+            yield from pages
+
+    def complete(self) -> bool | None:
+        return self._complete
+
+    def resume_hint(self) -> str:
+        return "export the whole log with `plant export DIR` and audit that directory"
+
+
+class LiveSource:
+    """The service itself, read page by page with ``GET /query/log``."""
+
+    def __init__(self, client: Client, page_size: int = 1000) -> None:
+        self.name = client.url
+        self._client = client
+        self._page_size = page_size
+        self._complete: bool | None = None
+
+    def keys(self) -> Mapping[str, PublicKey]:
+        return self._client.trusted_keys()
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return [self._client.checkpoint()]
+
+    def records(self) -> Iterator[Mapping[str, Any]]:
+        for page in self._client.iter_log(page_size=self._page_size):
+            yield from page.items
+            if page.next_from_seq is None:
+                self._complete = True
+
+    def complete(self) -> bool | None:
+        return self._complete
+
+    def resume_hint(self) -> str:
+        return "run the audit again"
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditResult:
+    records: int
+    checkpoints: int
+    largest_checkpoint: int
+    seconds: float
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else float("inf")
+
+
+def audit_source(
+    source: Source,
+    *,
+    progress: Progress | None = None,
+    progress_every: int = 500,
+    clock: Callable[[], float] = time.perf_counter,
+) -> AuditResult:
+    """Audit every record of ``source``; raise EvidenceError or IncompleteExportError."""
+    started = clock()
+    try:
+        keys = source.keys()
+        checkpoints = source.checkpoints()
+    except (RegistryError, KeyError, TypeError, ValueError, OSError) as exc:
+        raise EvidenceError(
+            f"{source.name}: cannot read keys or checkpoints: {exc}", check="format"
+        ) from exc
+    largest = max((c.tree_size for c in checkpoints), default=0)
+    auditor = LogAuditor(keys, checkpoints)
+    done = 0
+    if progress:
+        progress(0, largest)
+    try:
+        for item in source.records():
+            try:
+                record = VersionRecord.from_dict(item)
+            except (RegistryError, KeyError, TypeError, ValueError) as exc:
+                raise EvidenceError(
+                    f"record {done + 1} of {source.name} is malformed: {exc}",
+                    check="format",
+                    seq=done + 1,
+                ) from exc
+            auditor.add(record)
+            done += 1
+            if progress and done % progress_every == 0:
+                progress(done, max(largest, done))
+        if progress:
+            progress(done, max(largest, done))
+        try:
+            auditor.finish()
+        except VerificationError as exc:
+            if exc.check != "truncation":
+                raise
+            _explain_short_log(source, done, largest, exc)
+    except VerificationError as exc:
+        raise evidence_error(exc) from exc
+    return AuditResult(done, auditor.checkpoints_checked, largest, clock() - started)
+
+
+def _explain_short_log(source: Source, done: int, largest: int, exc: VerificationError) -> None:
+    complete = source.complete()
+    if complete is True:
+        raise VerificationError(
+            f"a checkpoint was signed at tree size {largest} but {source.name} says the log "
+            f"ends at seq {done}: records were removed",
+            check="truncation",
+            seq=done + 1,
+            expected=largest,
+            found=done,
+        ) from exc
+    if complete is False:
+        detail = (
+            f"{source.name} is incomplete: it holds records 1..{done} of the {largest} its "
+            f"checkpoint covers; {source.resume_hint()}"
+        )
+    else:
+        detail = (
+            f"{source.name} ends at seq {done} but a checkpoint covers {largest} records and "
+            f"the file does not say whether more follow: either the export is incomplete or "
+            f"records were removed; {source.resume_hint()}"
+        )
+    raise IncompleteExportError(detail, records=done, checkpoint_size=largest) from exc
