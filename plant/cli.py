@@ -166,9 +166,9 @@ def _print_records(records: Sequence[VersionRecord] | Iterable[VersionRecord], o
         return
     if output == "table":
         table = Table()
-        for name in TABLE_FIELDS:
+        for column in TABLE_FIELDS:
             # Ids are copied from here: never truncate one; long names may wrap.
-            table.add_column(name, no_wrap=name in ("entity_id", "created_at"))
+            table.add_column(column, no_wrap=column in ("entity_id", "created_at"))
         for record in items:
             name = record.data.get("name") if isinstance(record.data, Mapping) else None
             table.add_row(
