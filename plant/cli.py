@@ -19,6 +19,7 @@ refused the request or could not be reached.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -49,7 +50,7 @@ from plant.audit import (
     Source,
     audit_source,
 )
-from plant.client import Client
+from plant.client import FUNCTIONS, Client
 from plant.errors import ApiError, EvidenceError, PlantError, TransportError
 from plant.export import ExportDirectory, ExportError, export_log
 from plant.truststore import LogName, TrustStore, TrustStoreError, describe_checkpoint
@@ -86,9 +87,9 @@ def connection_options(function: F) -> F:
     return click.option(
         "--url",
         envvar="PLANT_URL",
-        required=True,
         help="The service: the dev server's URL (make run), e.g. http://127.0.0.1:8080 "
-        "(env PLANT_URL).",
+        "(env PLANT_URL). Deployed functions: PLANT_CREATE_URL, PLANT_QUERY_URL, "
+        "PLANT_SUPERSEDE_URL, PLANT_VERIFY_URL.",
     )(function)
 
 
@@ -113,10 +114,22 @@ def keys_option(function: F) -> F:
     )(function)
 
 
-def _client(url: str, token: str | None, insecure: bool, keys_file: Path | None = None) -> Client:
+def _client(
+    url: str | None, token: str | None, insecure: bool, keys_file: Path | None = None
+) -> Client:
     keys = parse_keys(keys_file.read_bytes()) if keys_file else None
+    # Deployed, each function has its own URL: PLANT_QUERY_URL etc. override --url's.
+    function_urls = {
+        name: os.environ[variable]
+        for name in FUNCTIONS
+        if os.environ.get(variable := f"PLANT_{name.upper()}_URL")
+    }
+    if url is None and not function_urls:
+        raise click.UsageError("give --url (or PLANT_URL), or PLANT_<FUNCTION>_URL for each")
     try:
-        return Client(url, token=token, trusted_keys=keys, insecure=insecure)
+        return Client(
+            url, token=token, function_urls=function_urls, trusted_keys=keys, insecure=insecure
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--url") from None
 
@@ -257,7 +270,7 @@ def main() -> None:
 @connection_options
 @output_option
 def create(
-    entity_type: str, data: str, url: str, token: str | None, insecure: bool, output: str
+    entity_type: str, data: str, url: str | None, token: str | None, insecure: bool, output: str
 ) -> None:
     """Create an ENTITY_TYPE (Skill, Industry, JobRole, Agent, Team) from DATA.
 
@@ -274,7 +287,12 @@ def create(
 @connection_options
 @output_option
 def get(
-    entity_id: str, version: int | None, url: str, token: str | None, insecure: bool, output: str
+    entity_id: str,
+    version: int | None,
+    url: str | None,
+    token: str | None,
+    insecure: bool,
+    output: str,
 ) -> None:
     """Show an entity's current version (or --version N)."""
     client = _client(url, token, insecure)
@@ -285,7 +303,9 @@ def get(
 @click.argument("entity_id")
 @connection_options
 @output_option
-def history(entity_id: str, url: str, token: str | None, insecure: bool, output: str) -> None:
+def history(
+    entity_id: str, url: str | None, token: str | None, insecure: bool, output: str
+) -> None:
     """Show every version of an entity, oldest first."""
     client = _client(url, token, insecure)
     _run(lambda: _print_records(client.history(entity_id), output))
@@ -301,7 +321,7 @@ def list_command(
     entity_type: str | None,
     status: str | None,
     limit: int | None,
-    url: str,
+    url: str | None,
     token: str | None,
     insecure: bool,
     output: str,
@@ -334,7 +354,7 @@ def supersede(
     reason: str,
     status: str | None,
     data: str | None,
-    url: str,
+    url: str | None,
     token: str | None,
     insecure: bool,
     output: str,
@@ -368,7 +388,7 @@ def supersede(
 def verify(
     entity_id: str,
     version: int | None,
-    url: str,
+    url: str | None,
     token: str | None,
     insecure: bool,
     keys_file: Path | None,
@@ -396,7 +416,7 @@ def verify(
 @keys_option
 @trust_store_option
 def consistency(
-    url: str,
+    url: str | None,
     token: str | None,
     insecure: bool,
     keys_file: Path | None,
@@ -419,7 +439,7 @@ def consistency(
 
 @main.command()
 @connection_options
-def keys(url: str, token: str | None, insecure: bool) -> None:
+def keys(url: str | None, token: str | None, insecure: bool) -> None:
     """Print the service's public keys (GET /verify/keys), to save and pin."""
     client = _client(url, token, insecure)
 
@@ -439,7 +459,7 @@ def keys(url: str, token: str | None, insecure: bool) -> None:
 def export(
     directory: Path,
     page_size: int,
-    url: str,
+    url: str | None,
     token: str | None,
     insecure: bool,
     keys_file: Path | None,

@@ -20,7 +20,8 @@ Example::
 
 ``url`` is the dev server (``make run``), which mounts the functions under ``/create``,
 ``/query``, ``/supersede`` and ``/verify``; deployed functions each have their own URL:
-``Client(function_urls={"create": ..., "query": ..., "supersede": ..., "verify": ...})``.
+``Client(function_urls={"create": ..., "query": ..., "supersede": ..., "verify": ...})``
+(with ``url`` as well, ``function_urls`` overrides only the functions it names).
 """
 
 from __future__ import annotations
@@ -212,20 +213,23 @@ class Client:
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if (url is None) == (function_urls is None):
-            raise ValueError("give either url (the dev server layout) or function_urls")
-        if function_urls is not None:
-            missing = [name for name in FUNCTIONS if name not in function_urls]
+        overrides = dict(function_urls or {})
+        unknown = sorted(set(overrides) - set(FUNCTIONS))
+        if unknown:
+            raise ValueError(f"function_urls names no function {', '.join(unknown)}")
+        if url is None:
+            missing = [name for name in FUNCTIONS if name not in overrides]
             if missing:
-                raise ValueError(f"function_urls lacks {', '.join(missing)}")
-            self._urls = {
-                name: _check_url(function_urls[name], insecure=insecure) for name in FUNCTIONS
-            }
-            self.url = self._urls["query"]
-        else:
-            assert url is not None
-            self.url = _check_url(url, insecure=insecure)
-            self._urls = {name: f"{self.url}/{name}" for name in FUNCTIONS}
+                raise ValueError(f"without url, function_urls needs {', '.join(missing)}")
+        base = _check_url(url, insecure=insecure) if url is not None else None
+        self._urls = {
+            name: _check_url(overrides[name], insecure=insecure)
+            if name in overrides
+            else f"{base}/{name}"
+            for name in FUNCTIONS
+        }
+        # The dev server's base, or (deployed) the query function, whose /healthz answers.
+        self.url = base if base is not None else self._urls["query"]
         self._token = token
         self._pinned_keys = dict(trusted_keys) if trusted_keys is not None else None
         self._fetched_keys: dict[str, PublicKey] | None = None

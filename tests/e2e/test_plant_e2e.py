@@ -1,0 +1,178 @@
+"""plant.Client and the plant CLI against the four functions as standalone processes.
+
+Each function runs as ``functions-framework --target X`` on its own port, as deployed, so
+this also proves the client's per-function URLs. A DBA who deletes the log's tail and its
+newest checkpoints is caught by the CLI's trust store, whatever the service then says.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+from e2e_support import Keys
+
+from plant.cli import main
+from plant.client import Client
+from plant.errors import NotFoundError, PermissionDeniedError, VersionConflictError
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(240)]
+
+SKILL = {"name": "Python", "description": "The language", "category": "technical"}
+
+
+def _industries(count: int, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"entity_type": "Industry", "data": {"name": f"{prefix} {i}", "description": "e2e"}}
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def cli_env(
+    function_servers: dict[str, str],
+    keys: Keys,
+    tenant: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI pointed at the standalone functions, with its own trust store."""
+    for name, url in function_servers.items():
+        monkeypatch.setenv(f"PLANT_{name.upper()}_URL", url)
+    monkeypatch.delenv("PLANT_URL", raising=False)
+    monkeypatch.setenv("PLANT_TOKEN", keys.token(tenant))
+    monkeypatch.setenv("PLANT_TRUST_STORE", str(tmp_path / "trust"))
+    return
+
+
+def _plant(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def _verdict(result: Result) -> str:
+    lines = result.stderr.strip().splitlines()
+    return "\n".join(line for line in lines if not line.startswith(("export ", "audit ")))
+
+
+def test_every_client_method_against_standalone_functions(
+    function_servers: dict[str, str], keys: Keys, tenant: str
+) -> None:
+    client = Client(function_urls=function_servers, token=keys.token(tenant))
+    skill = client.create("Skill", SKILL)
+    certified = client.supersede(
+        skill.entity_id, expected_version=1, status="certified", reason="reviewed"
+    )
+    assert (certified.version, certified.status) == (2, "certified")
+    with pytest.raises(VersionConflictError) as stale:
+        client.supersede(skill.entity_id, expected_version=1, status="retired", reason="late")
+    assert stale.value.current_version == 2
+    batch = client.create_batch(_industries(30, "Batch"))
+    assert [r.seq for r in batch] == list(range(3, 33))
+    assert client.get(skill.entity_id, version=1).status == "pending_certification"
+    assert [r.version for r in client.history(skill.entity_id)] == [1, 2]
+    listed = list(client.list(entity_type="Industry", page_size=7))
+    assert len(listed) == 30
+    pages = list(client.iter_log(page_size=10))
+    assert [len(p.items) for p in pages] == [10, 10, 10, 2]
+    proof = client.verify(skill.entity_id)
+    assert proof.record.version == 2 and "is genuine" in proof.summary
+    first = client.checkpoint()
+    client.create_batch(_industries(5, "Later"))
+    second = client.checkpoint()
+    assert second.tree_size == first.tree_size + 5
+    client.prove_extends(first, second)
+    assert client.audit()["valid"] is True
+    assert set(client.keys()) == set(client.trusted_keys())
+    with pytest.raises(NotFoundError):
+        client.get("01a20fba-5779-709b-92a3-e727764cf77c")
+    reader = Client(function_urls=function_servers, token=keys.token(tenant, "registry:read"))
+    with pytest.raises(PermissionDeniedError):
+        reader.create("Skill", SKILL)
+
+
+def test_cli_records_verify_export_and_audit(cli_env: None, tmp_path: Path) -> None:
+    created = _plant("create", "Skill", json.dumps(SKILL), "--output", "id")
+    assert created.exit_code == 0, created.stderr
+    entity = created.stdout.strip()
+    certified = _plant(
+        "supersede", entity, "--expected-version", "1", "--status", "certified", "--reason", "ok"
+    )
+    assert certified.exit_code == 0 and json.loads(certified.stdout)["version"] == 2
+    stale = _plant(
+        "supersede", entity, "--expected-version", "1", "--status", "retired", "--reason", "late"
+    )
+    assert stale.exit_code == 4 and "409 version-conflict" in stale.stderr
+    assert _plant("get", entity, "--output", "table").exit_code == 0
+    history = _plant("history", entity, "--output", "json")
+    assert [r["version"] for r in json.loads(history.stdout)] == [1, 2]
+    listed = _plant("list", "--type", "Skill", "--output", "id")
+    assert listed.stdout.split() == [entity]
+
+    verified = _plant("verify", entity)
+    assert verified.exit_code == 0, verified.stderr
+    assert verified.stdout.startswith("OK: record seq 2") and "first checkpoint" in verified.stdout
+
+    export = tmp_path / "export"
+    exported = _plant("export", str(export), "--page-size", "1")
+    assert exported.exit_code == 0, exported.stderr
+    assert "OK: 2 records" in exported.stdout
+    audited = _plant("audit", str(export))
+    assert audited.exit_code == 0, audited.stderr
+    assert audited.stdout.startswith("OK: 2 records verified in order, matching")
+    # Run again: nothing new to fetch, and the export is still whole.
+    again = _plant("export", str(export))
+    assert again.exit_code == 0 and "(0 new)" in again.stdout
+    assert _plant("audit", str(export)).exit_code == 0
+
+
+def test_the_trust_store_catches_a_rollback_and_a_fork(
+    cli_env: None,
+    function_servers: dict[str, str],
+    keys: Keys,
+    tenant: str,
+    database: Any,
+    tmp_path: Path,
+) -> None:
+    client = Client(function_urls=function_servers, token=keys.token(tenant))
+    client.create_batch(_industries(12, "Before"))
+    seen = _plant("consistency")
+    assert seen.exit_code == 0 and "first checkpoint" in seen.stdout
+    assert "tree size 12" in seen.stdout
+
+    # The DBA deletes the tail and the newest checkpoint, bypassing the guards.
+    admin = sa.create_engine(database.admin_url, poolclass=sa.pool.NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+            for table, column in (("entity_versions", "seq"), ("checkpoints", "tree_size")):
+                conn.execute(
+                    sa.text(f"DELETE FROM registry.{table} WHERE tenant_id = :t AND {column} > 5"),
+                    {"t": tenant},
+                )
+    finally:
+        admin.dispose()
+
+    rolled_back = _plant("consistency")
+    print("after the deletion:", rolled_back.exit_code, _verdict(rolled_back))
+    # Whatever the service now does (serve a smaller checkpoint, or refuse), it is not OK.
+    assert rolled_back.exit_code in (1, 4), rolled_back.stdout
+    if rolled_back.exit_code == 1:
+        verdict = _verdict(rolled_back)
+        assert verdict.startswith("INVALID: rollback: ")
+        assert "verified before: tree size 12" in verdict
+        assert "served now     : tree size 5" in verdict
+
+    # The log regrows past the size the client saw: a different history is a fork.
+    client.create_batch(_industries(10, "After"))
+    forked = _plant("consistency")
+    print("after the regrowth:", forked.exit_code, _verdict(forked))
+    assert forked.exit_code in (1, 4), forked.stdout
+    if forked.exit_code == 1:
+        assert _verdict(forked).startswith("INVALID: fork: ")
+    # The trust store still holds what was verified, not what was served since.
+    (stored,) = (tmp_path / "trust" / "logs").glob("*.json")
+    assert json.loads(stored.read_text())["checkpoint"]["tree_size"] == 12
