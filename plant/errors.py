@@ -220,6 +220,12 @@ class StorageUnavailableError(UnavailableError):
     kind = "storage-unavailable"
 
 
+class CommitOutcomeUnknownError(StorageUnavailableError):
+    """The write may or may not have committed; the client retries with the same key."""
+
+    kind = "commit-outcome-unknown"
+
+
 class KeyServiceUnavailableError(UnavailableError):
     kind = "key-service-unavailable"
 
