@@ -18,8 +18,17 @@ Example::
         acc.append(leaf)
     assert acc.root() == root(leaves)
 
-Proof construction follows the RFC's recursive definitions but on index ranges, so each
-call hashes every leaf at most once (O(n)) and never copies quadratic amounts of data.
+A proof is a list of subtree hashes, and *which* subtrees it needs depends only on the
+index and the sizes. ``inclusion_ranges`` and ``consistency_ranges`` answer that
+question with index arithmetic alone, so the same plan serves an in-memory list of
+leaves (here) and a tiled log that reads only the O(log n) tiles holding those subtrees
+(``shared.core.tiles``).
+
+Verification is written the way transparency-dev/merkle's ``proof/verify.go`` writes it:
+the proof is split where the paths to the leaf and to the last leaf diverge into an
+*inner* part (siblings on either side) and a *border* part (left siblings only), and
+three small chain functions fold them. Its published test data runs in
+``tests/unit/test_core_merkle_vectors.py``.
 """
 
 from __future__ import annotations
@@ -31,13 +40,76 @@ from shared.core.hashing import HASH_SIZE, digests_equal, node_hash, sha256
 
 EMPTY_ROOT = sha256(b"")
 
+# A half-open range [start, end) of leaf indexes whose Merkle tree hash a proof carries.
+LeafRange = tuple[int, int]
+
 
 def _largest_power_of_two_below(n: int) -> int:
     """The RFC's k: the largest power of two strictly smaller than n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def _range_root(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
+# --- which subtrees a proof needs ------------------------------------------------------
+
+
+def _path_ranges(index: int, start: int, end: int, out: list[LeafRange]) -> None:
+    # RFC 9162 §2.1.3.1 PATH(m, D[start:end]), emitting ranges instead of hashes.
+    if end - start <= 1:
+        return
+    k = _largest_power_of_two_below(end - start)
+    if index < start + k:
+        _path_ranges(index, start, start + k, out)
+        out.append((start + k, end))
+    else:
+        _path_ranges(index, start + k, end, out)
+        out.append((start, start + k))
+
+
+def inclusion_ranges(index: int, tree_size: int) -> list[LeafRange]:
+    """The leaf ranges whose hashes form the audit path of ``index``, lowest first."""
+    if not 0 <= index < tree_size:
+        raise InputError(
+            f"leaf index {index} is outside a tree of size {tree_size}", path="$.leaf_index"
+        )
+    out: list[LeafRange] = []
+    _path_ranges(index, 0, tree_size, out)
+    return out
+
+
+def _subproof_ranges(m: int, start: int, end: int, complete: bool, out: list[LeafRange]) -> None:
+    # RFC 9162 §2.1.4.1 SUBPROOF(m, D[start:end], b), emitting ranges.
+    if start + m == end:
+        if not complete:
+            out.append((start, end))
+        return
+    k = _largest_power_of_two_below(end - start)
+    if m <= k:
+        _subproof_ranges(m, start, start + k, complete, out)
+        out.append((start + k, end))
+    else:
+        _subproof_ranges(m - k, start + k, end, False, out)
+        out.append((start, start + k))
+
+
+def consistency_ranges(first_size: int, second_size: int) -> list[LeafRange]:
+    """The leaf ranges whose hashes prove tree ``first_size`` is a prefix of the second.
+
+    Empty when ``first_size`` is 0 or equals ``second_size`` (nothing to prove).
+    """
+    if not 0 <= first_size <= second_size:
+        raise InputError(
+            f"first size {first_size} is outside 0..{second_size}", path="$.first_size"
+        )
+    out: list[LeafRange] = []
+    if first_size not in (0, second_size):
+        _subproof_ranges(first_size, 0, second_size, True, out)
+    return out
+
+
+# --- hashes over an in-memory list of leaves ---------------------------------------------
+
+
+def range_root(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
     """MTH(D[start:end]) computed bottom-up.
 
     Pairing neighbours level by level and carrying an odd last node up unchanged builds
@@ -56,63 +128,25 @@ def _range_root(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
 
 def root(leaf_hashes: Sequence[bytes]) -> bytes:
     """The Merkle tree hash of the whole sequence (EMPTY_ROOT for no leaves)."""
-    return _range_root(leaf_hashes, 0, len(leaf_hashes))
-
-
-def _path(index: int, leaf_hashes: Sequence[bytes], start: int, end: int) -> list[bytes]:
-    # RFC 9162 §2.1.3.1 PATH(m, D[n]); the recursion depth is log2(n).
-    if end - start <= 1:
-        return []
-    k = _largest_power_of_two_below(end - start)
-    if index < k:
-        proof = _path(index, leaf_hashes, start, start + k)
-        proof.append(_range_root(leaf_hashes, start + k, end))
-    else:
-        proof = _path(index - k, leaf_hashes, start + k, end)
-        proof.append(_range_root(leaf_hashes, start, start + k))
-    return proof
+    return range_root(leaf_hashes, 0, len(leaf_hashes))
 
 
 def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """Audit path for leaf ``index`` in the tree of all ``leaf_hashes``."""
-    if not 0 <= index < len(leaf_hashes):
-        raise InputError(
-            f"leaf index {index} is outside a tree of size {len(leaf_hashes)}",
-            path="$.leaf_index",
-        )
-    return _path(index, leaf_hashes, 0, len(leaf_hashes))
+    """Audit path for leaf ``index`` in the tree of all ``leaf_hashes``.
 
-
-def _subproof(
-    m: int, leaf_hashes: Sequence[bytes], start: int, end: int, complete: bool
-) -> list[bytes]:
-    # RFC 9162 §2.1.4.1 SUBPROOF(m, D[n], b), with D[n] = leaf_hashes[start:end].
-    n = end - start
-    if m == n:
-        return [] if complete else [_range_root(leaf_hashes, start, end)]
-    k = _largest_power_of_two_below(n)
-    if m <= k:
-        proof = _subproof(m, leaf_hashes, start, start + k, complete)
-        proof.append(_range_root(leaf_hashes, start + k, end))
-    else:
-        proof = _subproof(m - k, leaf_hashes, start + k, end, False)
-        proof.append(_range_root(leaf_hashes, start, start + k))
-    return proof
+    The ranges are disjoint, so every leaf is hashed at most once: O(n) in all.
+    """
+    ranges = inclusion_ranges(index, len(leaf_hashes))
+    return [range_root(leaf_hashes, start, end) for start, end in ranges]
 
 
 def consistency_proof(first_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """Proof that the tree of the first ``first_size`` leaves is a prefix of the whole.
+    """Proof that the tree of the first ``first_size`` leaves is a prefix of the whole."""
+    ranges = consistency_ranges(first_size, len(leaf_hashes))
+    return [range_root(leaf_hashes, start, end) for start, end in ranges]
 
-    Empty when ``first_size`` is 0 or equals the tree size (nothing to prove).
-    """
-    second_size = len(leaf_hashes)
-    if not 0 <= first_size <= second_size:
-        raise InputError(
-            f"first size {first_size} is outside 0..{second_size}", path="$.first_size"
-        )
-    if first_size in (0, second_size):
-        return []
-    return _subproof(first_size, leaf_hashes, 0, second_size, True)
+
+# --- verification, after transparency-dev/merkle proof/verify.go -------------------------
 
 
 def _check_digest(value: bytes, check: str, what: str) -> None:
@@ -122,53 +156,132 @@ def _check_digest(value: bytes, check: str, what: str) -> None:
         )
 
 
+def _decompose_inclusion_proof(index: int, size: int) -> tuple[int, int]:
+    """Lengths of the inner and border parts of the audit path of ``index`` in ``size``.
+
+    The split is the level where the paths to ``index`` and to the last leaf diverge:
+    below it siblings sit on either side, above it only left siblings remain.
+    """
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner, border
+
+
+def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    """Fold siblings on either side, chosen by the bits of ``index`` (lowest level first)."""
+    for level, sibling in enumerate(proof):
+        is_left_child = (index >> level) & 1 == 0
+        seed = node_hash(seed, sibling) if is_left_child else node_hash(sibling, seed)
+    return seed
+
+
+def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    """Like ``_chain_inner`` but only left siblings: the subtree as it was earlier."""
+    for level, sibling in enumerate(proof):
+        if (index >> level) & 1 == 1:
+            seed = node_hash(sibling, seed)
+    return seed
+
+
+def _chain_border_right(seed: bytes, proof: Sequence[bytes]) -> bytes:
+    """Fold the border part: every hash is a left sibling."""
+    for sibling in proof:
+        seed = node_hash(sibling, seed)
+    return seed
+
+
+def _mismatch(check: str, detail: str, expected: bytes, computed: bytes) -> None:
+    if not digests_equal(computed, expected):
+        raise VerificationError(detail, check=check, expected=expected.hex(), found=computed.hex())
+
+
+def root_from_inclusion_proof(
+    *, index: int, tree_size: int, leaf_hash: bytes, proof: Sequence[bytes]
+) -> bytes:
+    """The root that ``proof`` leads to from ``leaf_hash``; VerificationError if malformed."""
+    check = "inclusion"
+    if not 0 <= index < tree_size:
+        raise VerificationError(
+            f"leaf index {index} is outside a tree of size {tree_size}", check=check
+        )
+    _check_digest(leaf_hash, check, "leaf hash")
+    for sibling in proof:
+        _check_digest(sibling, check, "proof hash")
+    inner, border = _decompose_inclusion_proof(index, tree_size)
+    if len(proof) != inner + border:
+        raise VerificationError(
+            f"proof has {len(proof)} hashes; index {index} in a tree of size {tree_size} "
+            f"needs {inner + border}",
+            check=check,
+        )
+    computed = _chain_inner(leaf_hash, proof[:inner], index)
+    return _chain_border_right(computed, proof[inner:])
+
+
 def verify_inclusion(
     *, index: int, tree_size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes
 ) -> None:
     """Check an audit path (RFC 9162 §2.1.3.2); raise VerificationError if it fails."""
     check = "inclusion"
-    if not 0 <= index < tree_size:
-        raise VerificationError(
-            f"leaf index {index} is outside a tree of size {tree_size}",
-            check=check,
-            expected=root.hex(),
-        )
-    _check_digest(leaf_hash, check, "leaf hash")
     _check_digest(root, check, "root hash")
-    fn, sn, computed = index, tree_size - 1, leaf_hash
-    for sibling in proof:
-        _check_digest(sibling, check, "proof hash")
-        if sn == 0:
-            raise VerificationError(
-                f"proof has more than the expected hashes for index {index} "
-                f"in a tree of size {tree_size}",
-                check=check,
-                expected=root.hex(),
-            )
-        if fn & 1 or fn == sn:
-            computed = node_hash(sibling, computed)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            computed = node_hash(computed, sibling)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
+    computed = root_from_inclusion_proof(
+        index=index, tree_size=tree_size, leaf_hash=leaf_hash, proof=proof
+    )
+    _mismatch(
+        check, f"inclusion proof for index {index} does not lead to the tree root", root, computed
+    )
+
+
+def root_from_consistency_proof(
+    *, first_size: int, second_size: int, first_root: bytes, proof: Sequence[bytes]
+) -> bytes:
+    """The second root that ``proof`` leads to, after checking it reproduces ``first_root``.
+
+    Requires 0 < first_size <= second_size: a proof from the empty tree is meaningless
+    (the empty tree is a prefix of every tree), so it is refused like verify.go does.
+    """
+    check = "consistency"
+    if not 0 < first_size <= second_size:
         raise VerificationError(
-            f"proof is too short for index {index} in a tree of size {tree_size}",
+            f"need 0 < first size <= second size, got {first_size} and {second_size}",
             check=check,
-            expected=root.hex(),
-            found=computed.hex(),
         )
-    if not digests_equal(computed, root):
+    # Roots are not length-checked, like verify.go: a root of the wrong length can never
+    # equal a computed one, and two equal sizes only need two equal roots.
+    for item in proof:
+        _check_digest(item, check, "proof hash")
+    if first_size == second_size:
+        if proof:
+            raise VerificationError("proof must be empty for equal sizes", check=check)
+        return first_root
+    if not proof:
+        raise VerificationError("consistency proof is empty", check=check)
+
+    # The proof begins at the root of the largest perfect subtree that ends at
+    # first_size, and continues with that node's audit path in the second tree.
+    inner, border = _decompose_inclusion_proof(first_size - 1, second_size)
+    shift = (first_size & -first_size).bit_length() - 1
+    inner -= shift
+    # A power-of-two first tree *is* that subtree; the verifier already knows its root.
+    if first_size == 1 << shift:
+        seed, rest = first_root, proof
+    else:
+        seed, rest = proof[0], proof[1:]
+    if len(rest) != inner + border:
         raise VerificationError(
-            f"inclusion proof for index {index} does not lead to the tree root",
+            f"proof has {len(proof)} hashes; sizes {first_size} and {second_size} need "
+            f"{len(proof) - len(rest) + inner + border}",
             check=check,
-            expected=root.hex(),
-            found=computed.hex(),
         )
+    mask = (first_size - 1) >> shift
+    computed_first = _chain_border_right(_chain_inner_right(seed, rest[:inner], mask), rest[inner:])
+    _mismatch(
+        check,
+        f"proof does not lead to the root of the first {first_size} leaves",
+        first_root,
+        computed_first,
+    )
+    return _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
 
 
 def verify_consistency(
@@ -179,78 +292,16 @@ def verify_consistency(
     second_root: bytes,
     proof: Sequence[bytes],
 ) -> None:
-    """Check a consistency proof (RFC 9162 §2.1.4.2); raise VerificationError if it fails.
-
-    Sizes 0 and equal sizes are accepted with an empty proof (and, for equal sizes,
-    equal roots), matching what ``consistency_proof`` produces.
-    """
-    check = "consistency"
-    if not 0 <= first_size <= second_size:
-        raise VerificationError(
-            f"first size {first_size} is not within 0..{second_size}", check=check
-        )
-    _check_digest(first_root, check, "first root")
-    _check_digest(second_root, check, "second root")
-    for item in proof:
-        _check_digest(item, check, "proof hash")
-    if first_size == 0 or first_size == second_size:
-        if proof:
-            raise VerificationError(
-                "proof must be empty when the first tree is empty or equal to the second",
-                check=check,
-            )
-        expected_first = EMPTY_ROOT if first_size == 0 else second_root
-        if not digests_equal(first_root, expected_first):
-            raise VerificationError(
-                "first root does not match",
-                check=check,
-                expected=expected_first.hex(),
-                found=first_root.hex(),
-            )
-        return
-    if not proof:
-        raise VerificationError("consistency proof is empty", check=check)
-
-    path = list(proof)
-    # A power-of-two first tree is a complete subtree of the second, so the proof omits
-    # its root; the verifier supplies it.
-    if first_size & (first_size - 1) == 0:
-        path.insert(0, first_root)
-    fn, sn = first_size - 1, second_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for item in path[1:]:
-        if sn == 0:
-            raise VerificationError("consistency proof is too long", check=check)
-        if fn & 1 or fn == sn:
-            fr = node_hash(item, fr)
-            sr = node_hash(item, sr)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, item)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise VerificationError("consistency proof is too short", check=check)
-    if not digests_equal(fr, first_root):
-        raise VerificationError(
-            f"proof does not lead to the root of the first {first_size} leaves",
-            check=check,
-            expected=first_root.hex(),
-            found=fr.hex(),
-        )
-    if not digests_equal(sr, second_root):
-        raise VerificationError(
-            f"proof does not lead to the root of the first {second_size} leaves",
-            check=check,
-            expected=second_root.hex(),
-            found=sr.hex(),
-        )
+    """Check a consistency proof (RFC 9162 §2.1.4.2); raise VerificationError if it fails."""
+    computed = root_from_consistency_proof(
+        first_size=first_size, second_size=second_size, first_root=first_root, proof=proof
+    )
+    _mismatch(
+        "consistency",
+        f"proof does not lead to the root of the first {second_size} leaves",
+        second_root,
+        computed,
+    )
 
 
 class MerkleAccumulator:

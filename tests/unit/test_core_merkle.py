@@ -296,9 +296,12 @@ def test_consistency_power_of_two_first_size_uses_first_root() -> None:
 
 def test_consistency_trivial_sizes() -> None:
     d = leaves(9)
-    verify_consistency(
-        first_size=0, second_size=9, first_root=EMPTY_ROOT, second_root=root(d), proof=[]
-    )
+    # Like verify.go: the empty tree is a prefix of every tree, so a "proof" from size 0
+    # proves nothing and is refused rather than waved through.
+    with pytest.raises(VerificationError, match="0 < first size"):
+        verify_consistency(
+            first_size=0, second_size=9, first_root=EMPTY_ROOT, second_root=root(d), proof=[]
+        )
     verify_consistency(
         first_size=9, second_size=9, first_root=root(d), second_root=root(d), proof=[]
     )
