@@ -72,6 +72,8 @@ STATUS_BY_KIND: Mapping[str, int] = {
     "rate-limited": 429,
     # The stored evidence does not hold: the fault is the server's state, not the request.
     "verification-failed": 500,
+    # A stored record the service needed does not verify; it refused to act on it.
+    "integrity-violation": 500,
     "configuration-error": 500,
     "internal-error": 500,
     "registry-error": 500,
@@ -93,6 +95,10 @@ _GENERIC_DETAIL: Mapping[str, str] = {
     ),
     "key-service-unavailable": "the signing key service is unavailable; retry later",
 }
+
+# Server-side failures whose detail and evidence (which check failed at which seq) are
+# the answer the caller needs, and carry no data.
+_EXPLAINED_SERVER_KINDS = frozenset({"verification-failed", "integrity-violation"})
 
 # Evidence keys that are safe to show: positions, versions, check names and digests.
 # Anything else an error carries (values, rows, messages from libraries) stays private.
@@ -156,7 +162,7 @@ def problem(error: RegistryError, request_id: str) -> tuple[int, dict[str, str],
     kind = _kind_for(error)
     headers: dict[str, str] = {}
     body: dict[str, object] = {}
-    if status < 500 or kind == "verification-failed":
+    if status < 500 or kind in _EXPLAINED_SERVER_KINDS:
         body.update(_public_evidence(error.evidence))
         detail = error.detail
     else:

@@ -7,7 +7,7 @@ under the lock, so they cannot race another writer of the same tenant.
 
 Example::
 
-    ledger = Ledger(repository, signer, clock=utc_now, new_id=new_entity_id)
+    ledger = Ledger(repository, signer, RecordGuard(trusted_keys), clock=utc_now)
     result = ledger.create(principal, [("Skill", {"name": "Python", ...})], key=None)
 """
 
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import entities
-from shared.core.canonical import canonicalize, parse_json
+from shared.core.canonical import canonicalize
 from shared.core.errors import (
     ConflictError,
     IdempotencyKeyReuseError,
@@ -37,6 +37,7 @@ from shared.core.hashing import sha256
 from shared.core.principal import SCOPE_ADMIN, SCOPE_WRITE, Principal
 from shared.core.records import RecordContent, VersionRecord, seal_records
 from shared.core.signing import Signer
+from shared.integrity import RecordGuard
 from shared.repository import LogHead, Repository, TenantTransaction
 
 MAX_BATCH = 1000
@@ -107,12 +108,14 @@ class Ledger:
         self,
         repository: Repository,
         signer: Signer,
+        guard: RecordGuard,
         *,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = new_entity_id,
     ) -> None:
         self._repository = repository
         self._signer = signer
+        self._guard = guard
         self._clock = clock
         self._new_id = new_id
         self._key_registered = False
@@ -201,29 +204,75 @@ class Ledger:
             if idempotency_key is not None:
                 stored = tx.find_response(idempotency_key)
                 if stored is not None:
-                    return self._replay(stored.request_hash, stored.body, request_hash)
+                    if stored.request_hash != request_hash:
+                        raise IdempotencyKeyReuseError(
+                            "this Idempotency-Key was already used with a different request",
+                            path="Idempotency-Key",
+                        )
+                    replayed = self._replay(principal, tx, stored.body, supersede)
+                    return WriteResult(replayed, replayed=True)
+            # Everything this write builds on is verified before any rule reads it.
+            target = [supersede[0]] if supersede is not None else []
+            context = tx.write_context(head.seq, target or _referenced(drafts))
+            self._guard.head(context.head, context.previous_chain_hash, use="chaining onto")
+            current = {
+                entity_id: self._guard.record(record, use="a rule of this write")
+                for entity_id, record in context.current.items()
+            }
             if supersede is not None:
-                drafts = [self._successor_draft(principal, tx, *supersede)]
+                target_record = current.get(supersede[0])
+                drafts = [self._successor_draft(principal, target_record, *supersede)]
+                current = {
+                    ref_id: self._guard.record(record, use="a reference of this write")
+                    for ref_id, record in tx.current_records(_referenced(drafts)).items()
+                }
             self._check_batch_names(drafts)
-            self._check_references(tx, drafts)
+            self._check_references(current, drafts)
             records = self._seal(principal, drafts, head)
             if tx.insert_records(records, [d.name_key for d in drafts]) != len(records):
                 self._raise_name_conflict(tx, drafts)
+            self._guard.remember(records)
             if idempotency_key is not None:
                 body = canonicalize([r.to_dict() for r in records])
                 tx.store_response(idempotency_key, request_hash, body, records[0].created_at)
         return WriteResult(tuple(records), checkpoint_size=head.checkpoint_size)
 
-    @staticmethod
-    def _replay(stored_hash: bytes, body: bytes, request_hash: bytes) -> WriteResult:
-        if stored_hash != request_hash:
-            raise IdempotencyKeyReuseError(
-                "this Idempotency-Key was already used with a different request",
-                path="Idempotency-Key",
+    def _replay(
+        self,
+        principal: Principal,
+        tx: TenantTransaction,
+        body: bytes,
+        supersede: tuple[str, _Change] | None,
+    ) -> tuple[VersionRecord, ...]:
+        """The stored response's records, verified, if this caller may have them.
+
+        The stored body is a row a DBA can edit, so its records pass the guard like any
+        other; and the caller must hold what the original request needed: the same
+        tenant, and the admin scope if that supersede certified or retired.
+        """
+        records = self._guard.replayed(body, tenant_id=principal.tenant_id)
+        if supersede is None:
+            if any(record.supersedes is not None for record in records):
+                raise self._guard.violation(
+                    "a stored create response holds a superseding version",
+                    check="replay",
+                    seq=records[0].seq,
+                )
+            return records
+        [record] = records
+        if record.entity_id != supersede[0] or record.supersedes is None:
+            raise self._guard.violation(
+                "the stored response is for another entity", check="replay", seq=record.seq
             )
-        items = parse_json(body)
-        assert isinstance(items, list)
-        return WriteResult(tuple(VersionRecord.from_dict(item) for item in items), replayed=True)
+        stored = tx.version(record.entity_id, record.supersedes)
+        if stored is None:
+            raise self._guard.violation(
+                f"version {record.supersedes} is missing", check="replay", seq=record.seq
+            )
+        previous = self._guard.record(stored, use="re-authorising a replay")
+        if entities.transition_needs_admin(record.entity_type, previous.status, record.status):
+            principal.require(SCOPE_ADMIN)
+        return records
 
     def _seal(
         self, principal: Principal, drafts: Sequence[_Draft], head: LogHead
@@ -279,9 +328,13 @@ class Ledger:
         )
 
     def _successor_draft(
-        self, principal: Principal, tx: TenantTransaction, entity_id: str, change: _Change
+        self,
+        principal: Principal,
+        current: VersionRecord | None,
+        entity_id: str,
+        change: _Change,
     ) -> _Draft:
-        current = tx.current(entity_id)
+        """The next version of ``current``, which the guard has verified (or None)."""
         if current is None:
             raise NotFoundError(f"no entity {entity_id}")
         if current.version != change.expected_version:
@@ -303,10 +356,8 @@ class Ledger:
             data = entities.validate_data(current.entity_type, change.data, path="$.data")
             refs = tuple(entities.references(current.entity_type, data))
         else:
-            # Carry the data forward from the signed bytes, never from the jsonb copy.
-            content = parse_json(current.canonical)
-            assert isinstance(content, dict)
-            data = content["data"]
+            # The guard parsed ``current`` from its verified bytes, never from the jsonb.
+            data = dict(current.data)
             refs = ()
         return _Draft(
             path="$.data",
@@ -350,12 +401,11 @@ class Ledger:
         raise ConflictError("a name in this request is already taken in this tenant")
 
     @staticmethod
-    def _check_references(tx: TenantTransaction, drafts: Sequence[_Draft]) -> None:
-        wanted = sorted({ref.entity_id for d in drafts for ref in d.references})
-        states = tx.current_states(wanted)
+    def _check_references(current: Mapping[str, VersionRecord], drafts: Sequence[_Draft]) -> None:
+        """Every reference resolves to a live entity, as its verified record says."""
         for draft in drafts:
             for ref in draft.references:
-                state = states.get(ref.entity_id)
+                state = current.get(ref.entity_id)
                 if state is None or state.entity_type != ref.expected_type:
                     raise ValidationError(
                         f"{ref.path} must name an existing {ref.expected_type} in this tenant",
@@ -371,6 +421,10 @@ class Ledger:
                         f"{ref.expected_type} {ref.entity_id} is {state.status}, not certified",
                         path=ref.path,
                     )
+
+
+def _referenced(drafts: Sequence[_Draft]) -> list[str]:
+    return sorted({ref.entity_id for draft in drafts for ref in draft.references})
 
 
 @dataclasses.dataclass(frozen=True)

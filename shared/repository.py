@@ -87,11 +87,23 @@ _HISTORY = sa.text(
     f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
     "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) ORDER BY v.version"
 )
-_CURRENT_STATES = sa.text(
-    "SELECT DISTINCT ON (v.entity_id) v.entity_id::text, v.entity_type, v.status "
-    "FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.entity_id = ANY(CAST(:ids AS uuid[])) "
-    "ORDER BY v.entity_id, v.version DESC"
+# The current version of each of some entities (the highest version column; the guard
+# then proves the row says what its signed bytes say).
+_CURRENT_VERSIONS = (
+    "(SELECT DISTINCT ON (c.entity_id) c.* FROM registry.entity_versions AS c "
+    "WHERE c.tenant_id = :tenant AND c.entity_id = ANY(CAST(:ids AS uuid[])) "
+    "ORDER BY c.entity_id, c.version DESC) AS v"
+)
+_CURRENT_RECORDS = sa.text(f"SELECT {_RECORD_COLUMNS} FROM {_CURRENT_VERSIONS}")
+# What a write builds on, in one round trip after the append lock: the head record with
+# its predecessor's chain hash (to check the link), and the current version of every
+# entity the write supersedes or references.
+_WRITE_CONTEXT = sa.text(
+    f"SELECT true AS is_head, {_RECORD_COLUMNS}, p.chain_hash AS previous_chain_hash "
+    "FROM registry.entity_versions AS v LEFT JOIN registry.entity_versions AS p "
+    "ON p.tenant_id = v.tenant_id AND p.seq = v.seq - 1 "
+    "WHERE v.tenant_id = :tenant AND v.seq = :head_seq "
+    f"UNION ALL SELECT false, {_RECORD_COLUMNS}, NULL::bytea FROM {_CURRENT_VERSIONS}"
 )
 _NAME_CONFLICTS = sa.text(
     "SELECT v.name_key FROM registry.entity_versions AS v "
@@ -205,9 +217,13 @@ def _split_digests(blob: bytes | None, count: int) -> list[bytes]:
 
 
 @dataclasses.dataclass(frozen=True)
-class EntityState:
-    entity_type: str
-    status: str
+class WriteContext:
+    """The stored rows a write builds on, as read (unverified): see ``write_context``."""
+
+    head: VersionRecord | None
+    # The stored chain hash at head.seq - 1; None when that row is missing.
+    previous_chain_hash: bytes | None
+    current: dict[str, VersionRecord]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -408,11 +424,33 @@ class TenantTransaction:
         row = self.conn.execute(_FRONTIER_AT, self._params(size=tree_size)).first()
         return bytes(row[0]) if row else None
 
-    def current_states(self, entity_ids: Sequence[str]) -> dict[str, EntityState]:
+    def current_records(self, entity_ids: Sequence[str]) -> dict[str, VersionRecord]:
+        """The current version of each entity that exists, by entity id, as stored."""
         if not entity_ids:
             return {}
-        rows = self.conn.execute(_CURRENT_STATES, self._params(ids=list(entity_ids)))
-        return {row[0]: EntityState(row[1], row[2]) for row in rows}
+        rows = self.conn.execute(_CURRENT_RECORDS, self._params(ids=list(entity_ids)))
+        return {record.entity_id: record for record in map(_record, rows)}
+
+    def write_context(self, head_seq: int, entity_ids: Sequence[str]) -> WriteContext:
+        """The head record (seq ``head_seq``) and the current version of ``entity_ids``.
+
+        One round trip. Run it after the append lock, so the head is the one the write
+        will chain onto.
+        """
+        rows = self.conn.execute(
+            _WRITE_CONTEXT, self._params(head_seq=head_seq, ids=list(entity_ids))
+        ).all()
+        head = next((row for row in rows if row.is_head), None)
+        current = {r.entity_id: r for r in (_record(row) for row in rows if not row.is_head)}
+        return WriteContext(
+            head=_record(head) if head is not None else None,
+            previous_chain_hash=(
+                bytes(head.previous_chain_hash)
+                if head is not None and head.previous_chain_hash is not None
+                else None
+            ),
+            current=current,
+        )
 
     def name_conflicts(
         self, entity_type: str, name_keys: Sequence[str], exclude_entity_id: str | None = None

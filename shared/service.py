@@ -39,6 +39,7 @@ from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
 from shared.db import build_engine
 from shared.evidence import AuditReport, ConsistencyReport, Evidence, VerificationReport
+from shared.integrity import RecordGuard
 from shared.keys import load_signer, load_trusted_keys
 from shared.ledger import Ledger, WriteResult, is_entity_id, new_entity_id, utc_now
 from shared.limits import Limits
@@ -123,7 +124,8 @@ class Registry:
         self.repository = Repository(engine, self.limits)
         self.signer = signer
         self.trusted_keys = dict(trusted_keys)
-        self.ledger = Ledger(self.repository, signer, clock=clock, new_id=new_id)
+        self.guard = RecordGuard(self.trusted_keys)
+        self.ledger = Ledger(self.repository, signer, self.guard, clock=clock, new_id=new_id)
         self.evidence = Evidence(
             self.repository, signer, self.trusted_keys, publisher or NullPublisher(), clock=clock
         )
@@ -236,7 +238,7 @@ class Registry:
                     tx.current(entity_id) if version is None else tx.version(entity_id, version)
                 )
             if record is not None:
-                return record
+                return self.guard.record(record, use="a read")
         suffix = f" version {version}" if version is not None else ""
         raise NotFoundError(f"no entity {entity_id}{suffix}")
 
@@ -248,7 +250,7 @@ class Registry:
                 records = tx.history(entity_id)
         if not records:
             raise NotFoundError(f"no entity {entity_id}")
-        return records
+        return self.guard.records(records, use="a read")
 
     def list_entities(
         self,
@@ -273,7 +275,9 @@ class Registry:
             rows = tx.list_current(
                 entity_type=entity_type, status=status, after_entity_id=after, limit=limit + 1
             )
-        items = rows[:limit]
+        # Served rows are verified, so they also match the filters they were selected by
+        # (their status and entity_type columns equal their signed content).
+        items = self.guard.records(rows[:limit], use="a read")
         more = len(rows) > limit
         next_cursor = _encode_cursor(items[-1].entity_id, entity_type, status) if more else None
         return EntityPage(items, next_cursor)
@@ -286,7 +290,7 @@ class Registry:
             raise InputError(f"limit must be between 1 and {MAX_LOG_PAGE}", path="limit")
         with self.repository.tenant_transaction(principal.tenant_id) as tx:
             rows = tx.log_range(from_seq, limit + 1)
-        items = rows[:limit]
+        items = self.guard.records(rows[:limit], use="a read")
         return LogPage(items, items[-1].seq + 1 if len(rows) > limit else None)
 
     # --- evidence --------------------------------------------------------------------

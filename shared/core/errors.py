@@ -140,6 +140,17 @@ class VerificationError(RegistryError):
         self.found = found
 
 
+class IntegrityViolationError(VerificationError):
+    """A stored record the service read in order to act on it does not verify.
+
+    The service refuses to build on it (write) or to serve it (read): the fault is in the
+    stored state, not in the request. ``check`` and ``seq`` say which record failed
+    which check; the evidence a ``VerificationError`` would carry stays in the logs.
+    """
+
+    kind = "integrity-violation"
+
+
 # --- our dependencies failed ---------------------------------------------------------
 
 

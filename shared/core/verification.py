@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.core.canonical import canonicalize, parse_json
@@ -165,14 +165,8 @@ def record_checks(
     return [o.result for o in _outcomes(record, previous_chain_hash, trusted_keys)]
 
 
-def verify_record(
-    record: VersionRecord,
-    *,
-    previous_chain_hash: bytes,
-    trusted_keys: Mapping[str, PublicKey],
-) -> None:
-    """Raise VerificationError for the first failing check, naming it and the seq."""
-    for outcome in _outcomes(record, previous_chain_hash, trusted_keys):
+def _raise_first_failure(record: VersionRecord, outcomes: Iterable[_Outcome]) -> None:
+    for outcome in outcomes:
         if not outcome.result.ok:
             raise VerificationError(
                 f"record seq {record.seq}: {outcome.result.detail}",
@@ -181,6 +175,16 @@ def verify_record(
                 expected=outcome.expected,
                 found=outcome.found,
             )
+
+
+def verify_record(
+    record: VersionRecord,
+    *,
+    previous_chain_hash: bytes,
+    trusted_keys: Mapping[str, PublicKey],
+) -> None:
+    """Raise VerificationError for the first failing check, naming it and the seq."""
+    _raise_first_failure(record, _outcomes(record, previous_chain_hash, trusted_keys))
 
 
 def verify_checkpoint(checkpoint: Checkpoint, trusted_keys: Mapping[str, PublicKey]) -> None:
