@@ -8,12 +8,14 @@ Cloud Functions loads ``main.py`` from the bundle root and calls the target name
 
 from __future__ import annotations
 
+import os
+
 import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
 from functions import create as _create
-from functions import logs
+from functions import logs, runtime
 from functions import query as _query
 from functions import supersede as _supersede
 from functions import verify as _verify
@@ -22,6 +24,9 @@ from functions.endpoint import framework_error
 # Every module's log records leave as Cloud Logging JSON lines from the first request on;
 # the level follows LOG_LEVEL once the runtime's settings are read.
 logs.install("INFO")
+# Cold start checks the whole configuration and logs every missing variable at once; each
+# function's GET /healthz then answers with the same list (functions/runtime.py).
+runtime.preflight(os.environ)
 # functions-framework executes this module inside its Flask app's context, so errors Flask
 # raises before a target runs (an unmatchable path) can be answered with problem+json too.
 if flask.has_app_context():

@@ -85,7 +85,7 @@ STATUS_BY_KIND: Mapping[str, int] = {
 # Server-side failures get a fixed, generic detail: the real one (a driver message, a
 # file path) is for the operator's logs, not for the caller.
 _GENERIC_DETAIL: Mapping[str, str] = {
-    "configuration-error": "the service is misconfigured",
+    "configuration-error": "the service is misconfigured: `variables` names what to set or fix",
     "internal-error": "an unexpected error occurred",
     "registry-error": "an unexpected error occurred",
     "storage-unavailable": "the database is unavailable; retry later",
@@ -119,6 +119,8 @@ _PUBLIC_EVIDENCE = frozenset(
         "first_bad_seq",
         "tree_size",
         "required_scope",
+        # Environment variable names (never their values) of a configuration error.
+        "variables",
         "retry_after",
     }
 )
@@ -166,6 +168,10 @@ def problem(error: RegistryError, request_id: str) -> tuple[int, dict[str, str],
         body.update(_public_evidence(error.evidence))
         detail = error.detail
     else:
+        if kind == "configuration-error":
+            # The variables' names only, not the detail (it may quote a file path): the
+            # operator reading /healthz learns what to set without reading the logs.
+            body.update(_public_evidence({"variables": error.evidence.get("variables", [])}))
         detail = _GENERIC_DETAIL.get(kind, _GENERIC_DETAIL["internal-error"])
     body.update(
         {

@@ -14,11 +14,15 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from functions import logs
 from shared.auth import TokenVerifier
+from shared.core.errors import ConfigurationError
 from shared.service import Registry
 from shared.settings import Settings
 
@@ -31,11 +35,15 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        # Every missing variable at once, before anything is built: a missing signing key
+        # is a configuration error for the operator, not a 503 that invites retries.
+        settings.require_service()
         # The verifier first: it is cheap and its configuration errors are the likelier.
         tokens = TokenVerifier.from_settings(settings)
         return cls(settings=settings, registry=Registry.from_settings(settings), tokens=tokens)
 
 
+_log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _current: Runtime | None = None
 
@@ -50,6 +58,24 @@ def current() -> Runtime:
         if _current is None:
             _current = Runtime.from_settings(Settings.from_env(os.environ))
         return _current
+
+
+def preflight(env: Mapping[str, str]) -> ConfigurationError | None:
+    """Check the configuration at cold start; log every problem at once and return it.
+
+    The process still starts, so that each function's ``GET /healthz`` (and every other
+    request) answers with the same configuration error, naming the variables to set.
+    """
+    try:
+        Settings.from_env(env).require_service()
+    except ConfigurationError as exc:
+        _log.error(
+            "the configuration is incomplete: %s",
+            exc.detail,
+            extra={logs.FIELDS: {"variables": exc.evidence.get("variables", [])}},
+        )
+        return exc
+    return None
 
 
 def install(runtime: Runtime | None) -> None:

@@ -12,8 +12,10 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from shared.core.errors import ConfigurationError
 
@@ -68,7 +70,7 @@ DEFAULT_CHECKPOINT_EVERY = 100
 DEFAULT_MAX_LOG_PAGE_BYTES = 4 * 1024 * 1024
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _parse_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None:
         return default
@@ -80,7 +82,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+def _parse_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -91,6 +93,31 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     if not low <= value <= high:
         raise ConfigurationError(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+T = TypeVar("T")
+
+
+def _collect(problems: list[str], default: T, parse: Callable[..., T], *args: Any, **kw: Any) -> T:
+    try:
+        return parse(*args, **kw)
+    except ConfigurationError as exc:
+        problems.append(exc.detail)
+        return default
+
+
+_VARIABLE = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
+
+
+def configuration_error(problems: Sequence[str]) -> ConfigurationError:
+    """One error for every problem; ``variables`` names each environment variable involved.
+
+    Only names go into ``variables`` (never values), so the HTTP layer may show them.
+    """
+    names = sorted(
+        {name for p in problems for name in _VARIABLE.findall(p)} & set(ENVIRONMENT_VARIABLES)
+    )
+    return ConfigurationError("; ".join(problems), problems=list(problems), variables=names)
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -148,35 +175,67 @@ class Settings:
     google_cloud_project: str | None = None
 
     def __post_init__(self) -> None:
+        # Every contradiction at once: an operator fixes a deployment in one round trip.
+        problems: list[str] = []
         if self.instance_connection_name and self.database_url:
-            raise ConfigurationError(
-                "set either DATABASE_URL or INSTANCE_CONNECTION_NAME, not both"
-            )
+            problems.append("set either DATABASE_URL or INSTANCE_CONNECTION_NAME, not both")
         if self.instance_connection_name and not (self.db_user and self.db_name):
-            raise ConfigurationError("INSTANCE_CONNECTION_NAME needs DB_USER and DB_NAME")
+            problems.append("INSTANCE_CONNECTION_NAME needs DB_USER and DB_NAME")
         if self.instance_connection_name and self.instance_connection_name.count(":") != 2:
-            raise ConfigurationError(
-                "INSTANCE_CONNECTION_NAME must look like project:region:instance"
-            )
+            problems.append("INSTANCE_CONNECTION_NAME must look like project:region:instance")
         if self.db_ip_type not in {"private", "public", "psc"}:
-            raise ConfigurationError("DB_IP_TYPE must be private, public or psc")
+            problems.append("DB_IP_TYPE must be private, public or psc")
         if self.jwt_public_key_file and self.jwt_jwks_url:
-            raise ConfigurationError("set either JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL, not both")
+            problems.append("set either JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL, not both")
         if self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
-            raise ConfigurationError("JWT_JWKS_URL must be an https:// URL")
+            problems.append("JWT_JWKS_URL must be an https:// URL")
         if self.signing_key_file and self.kms_key_version:
-            raise ConfigurationError("set either SIGNING_KEY_FILE or KMS_KEY_VERSION, not both")
+            problems.append("set either SIGNING_KEY_FILE or KMS_KEY_VERSION, not both")
         if self.kms_key_version and "/cryptoKeyVersions/" not in self.kms_key_version:
-            raise ConfigurationError(
+            problems.append(
                 "KMS_KEY_VERSION must be a full .../cryptoKeys/K/cryptoKeyVersions/N name"
             )
         if self.db_lock_timeout_ms > self.db_statement_timeout_ms:
-            raise ConfigurationError(
+            problems.append(
                 "DB_LOCK_TIMEOUT_MS must not exceed DB_STATEMENT_TIMEOUT_MS: a lock wait is "
                 "part of a statement"
             )
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ConfigurationError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+            problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        if problems:
+            raise configuration_error(problems)
+
+    def service_problems(self) -> list[str]:
+        """What a deployed function still lacks, every item at once; empty when complete.
+
+        Local commands fill the gaps themselves (an embedded database, dev keys); a
+        function serving requests has no such fallback, so each gap is a configuration
+        error, named here rather than discovered on the first request.
+        """
+        problems: list[str] = []
+        if not (self.database_url or self.instance_connection_name):
+            problems.append("no database: set DATABASE_URL or INSTANCE_CONNECTION_NAME")
+        if not (self.jwt_public_key_file or self.jwt_jwks_url):
+            problems.append("no token key: set JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL")
+        for name, value in (("JWT_ISSUER", self.jwt_issuer), ("JWT_AUDIENCE", self.jwt_audience)):
+            if not value:
+                problems.append(f"{name} is not set")
+        if not (self.signing_key_file or self.kms_key_version):
+            problems.append("no signing key: set SIGNING_KEY_FILE or KMS_KEY_VERSION")
+        for name, path in (
+            ("SIGNING_KEY_FILE", self.signing_key_file),
+            ("JWT_PUBLIC_KEY_FILE", self.jwt_public_key_file),
+            ("TRUSTED_PUBLIC_KEYS_FILE", self.trusted_public_keys_file),
+        ):
+            if path is not None and not path.is_file():
+                problems.append(f"{name} {path} is not a readable file")
+        return problems
+
+    def require_service(self) -> None:
+        """Raise one ConfigurationError naming everything ``service_problems`` finds."""
+        problems = self.service_problems()
+        if problems:
+            raise configuration_error(problems)
 
     @property
     def uses_cloud_sql(self) -> bool:
@@ -184,58 +243,83 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read and validate every setting; raise ConfigurationError naming the variable."""
+        """Read and validate every setting; one ConfigurationError names every problem."""
+        problems: list[str] = []
+
+        # These shadow the module's parsers so that a bad value is recorded and parsing
+        # goes on with the default: the error then lists every bad variable, not the first.
+        def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+            return _collect(problems, default, _parse_int, env, name, default, low=low, high=high)
+
+        def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+            return _collect(problems, default, _parse_flag, env, name, default)
+
         logins = _text(env, "DB_RUNTIME_LOGINS") or ""
-        return cls(
-            database_url=_text(env, "DATABASE_URL"),
-            migration_database_url=_text(env, "MIGRATION_DATABASE_URL"),
-            instance_connection_name=_text(env, "INSTANCE_CONNECTION_NAME"),
-            db_user=_text(env, "DB_USER"),
-            db_name=_text(env, "DB_NAME"),
-            db_iam_auth=_flag(env, "DB_IAM_AUTH", False),
-            db_ip_type=(_text(env, "DB_IP_TYPE") or "private").lower(),
-            db_pool_size=_int(env, "DB_POOL_SIZE", 5, low=1, high=100),
-            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0, low=0, high=100),
-            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5, low=1, high=60),
-            db_connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT_S", 5, low=1, high=60),
-            db_lock_timeout_ms=_int(env, "DB_LOCK_TIMEOUT_MS", 3000, low=1, high=600_000),
-            db_statement_timeout_ms=_int(
-                env, "DB_STATEMENT_TIMEOUT_MS", 15000, low=100, high=600_000
-            ),
-            db_idle_in_tx_timeout_ms=_int(
-                env, "DB_IDLE_IN_TX_TIMEOUT_MS", 30000, low=100, high=3_600_000
-            ),
-            tenant_max_waiting_writers=_int(env, "TENANT_MAX_WAITING_WRITERS", 2, low=1, high=1000),
-            tenant_rate_limit_per_s=_int(env, "TENANT_RATE_LIMIT_PER_S", 500, low=0, high=10**6),
-            tenant_rate_burst=_int(env, "TENANT_RATE_BURST", 1000, low=1, high=10**7),
-            audit_max_concurrent=_int(env, "AUDIT_MAX_CONCURRENT", 1, low=1, high=100),
-            idempotency_retention_hours=_int(
-                env, "IDEMPOTENCY_RETENTION_HOURS", 24, low=1, high=24 * 366
-            ),
-            max_log_page_bytes=_int(
-                env, "MAX_LOG_PAGE_BYTES", DEFAULT_MAX_LOG_PAGE_BYTES, low=64 << 10, high=64 << 20
-            ),
-            db_runtime_logins=tuple(x.strip() for x in logins.split(",") if x.strip()),
-            jwt_public_key_file=_path(env, "JWT_PUBLIC_KEY_FILE"),
-            jwt_jwks_url=_text(env, "JWT_JWKS_URL"),
-            jwt_issuer=_text(env, "JWT_ISSUER"),
-            jwt_audience=_text(env, "JWT_AUDIENCE"),
-            jwt_leeway_seconds=_int(
-                env, "JWT_LEEWAY_SECONDS", 10, low=0, high=MAX_JWT_LEEWAY_SECONDS
-            ),
-            signing_key_file=_path(env, "SIGNING_KEY_FILE"),
-            kms_key_version=_text(env, "KMS_KEY_VERSION"),
-            trusted_public_keys_file=_path(env, "TRUSTED_PUBLIC_KEYS_FILE"),
-            checkpoint_bucket=_text(env, "CHECKPOINT_BUCKET"),
-            checkpoint_every=_int(
-                env, "CHECKPOINT_EVERY", DEFAULT_CHECKPOINT_EVERY, low=0, high=1_000_000
-            ),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 << 20),
-            max_batch_body_bytes=_int(
-                env, "MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024, low=1024, high=256 << 20
-            ),
-            data_dir=_path(env, "REGISTRY_DATA_DIR") or Path(".data"),
-            port=_int(env, "PORT", 8080, low=1, high=65535),
-            log_level=(_text(env, "LOG_LEVEL") or "INFO").upper(),
-            google_cloud_project=_text(env, "GOOGLE_CLOUD_PROJECT"),
-        )
+        try:
+            settings = cls(
+                database_url=_text(env, "DATABASE_URL"),
+                migration_database_url=_text(env, "MIGRATION_DATABASE_URL"),
+                instance_connection_name=_text(env, "INSTANCE_CONNECTION_NAME"),
+                db_user=_text(env, "DB_USER"),
+                db_name=_text(env, "DB_NAME"),
+                db_iam_auth=_flag(env, "DB_IAM_AUTH", False),
+                db_ip_type=(_text(env, "DB_IP_TYPE") or "private").lower(),
+                db_pool_size=_int(env, "DB_POOL_SIZE", 5, low=1, high=100),
+                db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0, low=0, high=100),
+                db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 5, low=1, high=60),
+                db_connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT_S", 5, low=1, high=60),
+                db_lock_timeout_ms=_int(env, "DB_LOCK_TIMEOUT_MS", 3000, low=1, high=600_000),
+                db_statement_timeout_ms=_int(
+                    env, "DB_STATEMENT_TIMEOUT_MS", 15000, low=100, high=600_000
+                ),
+                db_idle_in_tx_timeout_ms=_int(
+                    env, "DB_IDLE_IN_TX_TIMEOUT_MS", 30000, low=100, high=3_600_000
+                ),
+                tenant_max_waiting_writers=_int(
+                    env, "TENANT_MAX_WAITING_WRITERS", 2, low=1, high=1000
+                ),
+                tenant_rate_limit_per_s=_int(
+                    env, "TENANT_RATE_LIMIT_PER_S", 500, low=0, high=10**6
+                ),
+                tenant_rate_burst=_int(env, "TENANT_RATE_BURST", 1000, low=1, high=10**7),
+                audit_max_concurrent=_int(env, "AUDIT_MAX_CONCURRENT", 1, low=1, high=100),
+                idempotency_retention_hours=_int(
+                    env, "IDEMPOTENCY_RETENTION_HOURS", 24, low=1, high=24 * 366
+                ),
+                max_log_page_bytes=_int(
+                    env,
+                    "MAX_LOG_PAGE_BYTES",
+                    DEFAULT_MAX_LOG_PAGE_BYTES,
+                    low=64 << 10,
+                    high=64 << 20,
+                ),
+                db_runtime_logins=tuple(x.strip() for x in logins.split(",") if x.strip()),
+                jwt_public_key_file=_path(env, "JWT_PUBLIC_KEY_FILE"),
+                jwt_jwks_url=_text(env, "JWT_JWKS_URL"),
+                jwt_issuer=_text(env, "JWT_ISSUER"),
+                jwt_audience=_text(env, "JWT_AUDIENCE"),
+                jwt_leeway_seconds=_int(
+                    env, "JWT_LEEWAY_SECONDS", 10, low=0, high=MAX_JWT_LEEWAY_SECONDS
+                ),
+                signing_key_file=_path(env, "SIGNING_KEY_FILE"),
+                kms_key_version=_text(env, "KMS_KEY_VERSION"),
+                trusted_public_keys_file=_path(env, "TRUSTED_PUBLIC_KEYS_FILE"),
+                checkpoint_bucket=_text(env, "CHECKPOINT_BUCKET"),
+                checkpoint_every=_int(
+                    env, "CHECKPOINT_EVERY", DEFAULT_CHECKPOINT_EVERY, low=0, high=1_000_000
+                ),
+                max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 << 20),
+                max_batch_body_bytes=_int(
+                    env, "MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024, low=1024, high=256 << 20
+                ),
+                data_dir=_path(env, "REGISTRY_DATA_DIR") or Path(".data"),
+                port=_int(env, "PORT", 8080, low=1, high=65535),
+                log_level=(_text(env, "LOG_LEVEL") or "INFO").upper(),
+                google_cloud_project=_text(env, "GOOGLE_CLOUD_PROJECT"),
+            )
+        except ConfigurationError as exc:
+            problems.extend(exc.evidence.get("problems", [exc.detail]))
+            raise configuration_error(problems) from None
+        if problems:
+            raise configuration_error(problems)
+        return settings
