@@ -109,6 +109,17 @@ def test_a_missing_signing_key_is_a_configuration_error_not_a_503(
     assert body["variables"] == ["KMS_KEY_VERSION", "SIGNING_KEY_FILE"]
 
 
+def test_the_answer_names_variables_but_never_their_values(
+    apps: dict[str, Any], unconfigured: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SIGNING_KEY_FILE", str(tmp_path / "secret-place" / "key.pem"))
+    answer = apps["query"].test_client().get("/healthz")
+    assert answer.get_json()["variables"] == [
+        v for v in SERVICE_VARIABLES if v != "KMS_KEY_VERSION"
+    ]
+    assert "secret-place" not in answer.get_data(as_text=True)
+
+
 def test_cold_start_logs_every_problem_once(
     unconfigured: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
