@@ -1,6 +1,8 @@
-# The migration job's image: `alembic upgrade head` with alembic.ini, migrations/ and
-# shared/, as a non-root user. Build and push it as infra/README.md describes; the job
-# runs it by digest.
+# The migration job's image: `python -m tools.migrate` (alembic upgrade head inside the
+# role protocol of docs/adr/0007-cloud-sql-role-model.md) with alembic.ini, migrations/,
+# shared/ and tools/migrate.py, as a non-root user. Build and push it as infra/README.md
+# describes; the job runs it by digest. tests/integration/test_migration_image.py builds
+# it and runs it the way the Cloud Run job does.
 #
 # Both stages use the same base, pinned to an exact Python patch release (the functions'
 # runtime is python312). To pin it fully, append its digest (`docker buildx imagetools
@@ -24,9 +26,9 @@ COPY --from=build /opt/venv /opt/venv
 COPY alembic.ini ./
 COPY migrations ./migrations
 COPY shared ./shared
+COPY tools/__init__.py tools/migrate.py ./tools/
 USER 10001:10001
 # A one-shot job, not a server: there is nothing to probe. Cloud Run reports the
 # task's exit code instead.
 HEALTHCHECK NONE
-ENTRYPOINT ["alembic"]
-CMD ["upgrade", "head"]
+ENTRYPOINT ["python", "-m", "tools.migrate"]

@@ -5,11 +5,12 @@ Revises:
 Create Date: 2026-11-24
 
 What this creates, and why each piece is here:
-- ``registry_owner`` (NOLOGIN) owns every object, so no login ever owns a table; the
-  login running this migration is granted it to create objects as that role.
-- ``registry_runtime`` (NOLOGIN, no BYPASSRLS) may only SELECT and INSERT; it is granted
-  to the logins in ``runtime_logins`` (DB_RUNTIME_LOGINS), which serves the embedded
-  server and Cloud SQL IAM users alike.
+- ``registry_owner`` (NOLOGIN) owns every object, so no login ever owns a table;
+  ``registry_runtime`` (NOLOGIN, no BYPASSRLS) may only SELECT and INSERT. The migration
+  job (``shared.migration.run_migrations``) creates both roles, grants the owner role to
+  the migrating login for the run and the runtime role to DB_RUNTIME_LOGINS: on Cloud SQL
+  only ``SET ROLE cloudsqlsuperuser`` can create roles (docs/adr/0007). This revision
+  only checks that it was started that way.
 - Triggers refuse UPDATE, DELETE and TRUNCATE for every role, the owner included.
 - Row-level security is ENABLEd and FORCEd on every tenant table, keyed on the
   transaction-local ``app.tenant_id`` setting; an unset or empty tenant sees nothing.
@@ -19,8 +20,6 @@ What this creates, and why each piece is here:
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,32 +38,24 @@ APPEND_ONLY_TABLES = ("entity_versions", "checkpoints", "signing_keys", "idempot
 TENANT_SETTING = "NULLIF(current_setting('app.tenant_id', true), '')"
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _runtime_logins() -> Sequence[str]:
-    config = op.get_context().config
-    return tuple(config.attributes.get("runtime_logins", ())) if config else ()
-
-
-def _create_roles() -> None:
-    for role in (OWNER, RUNTIME):
-        op.execute(
-            f"""
-            DO $$
-            BEGIN
-                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
-                    CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-                END IF;
-            END
-            $$
-            """
-        )
-    # The migrating login creates objects as the owner; it never owns them itself.
-    op.execute(f"GRANT {OWNER} TO CURRENT_USER")
-    for login in _runtime_logins():
-        op.execute(f"GRANT {RUNTIME} TO {_quote_ident(login)}")
+def _require_roles() -> None:
+    # The roles are the migration job's to create and grant (ADR 0007); bare alembic on
+    # Cloud SQL could not create them, so say how to migrate instead of failing later.
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF (SELECT count(*) FROM pg_roles WHERE rolname IN ('{OWNER}', '{RUNTIME}')) < 2
+               OR NOT pg_has_role(session_user, '{OWNER}', 'MEMBER') THEN
+                RAISE EXCEPTION 'the roles {OWNER} and {RUNTIME} are not prepared for %',
+                    session_user
+                    USING HINT = 'Migrate with python -m tools.migrate (or '
+                                 'shared.migration.run_migrations), which creates them.';
+            END IF;
+        END
+        $$
+        """
+    )
 
 
 def _create_tables() -> None:
@@ -320,7 +311,7 @@ def _grants() -> None:
 
 
 def upgrade() -> None:
-    _create_roles()
+    _require_roles()
     op.execute(f"CREATE SCHEMA {SCHEMA} AUTHORIZATION {OWNER}")
     op.execute(f"SET LOCAL ROLE {OWNER}")
     _create_tables()

@@ -203,3 +203,17 @@ def test_scheduler_may_invoke_verify_only() -> None:
     # The scheduler account is granted nothing at project level.
     for binding in resources("google_project_iam_member").values():
         assert "scheduler" not in binding["member"]
+
+
+def test_the_job_runs_the_images_entry_point_which_is_the_migration_job() -> None:
+    """The job runs `python -m tools.migrate` (ADR 0007's role protocol), never bare
+    alembic, which cannot create the registry roles on Cloud SQL."""
+    (job,) = resources("google_cloud_run_v2_job").values()
+    (container,) = job["template"][0]["template"][0]["containers"]
+    assert "command" not in container and "args" not in container
+    dockerfile = (MODULES.parents[1] / "Dockerfile").read_text(encoding="utf-8")
+    assert 'ENTRYPOINT ["python", "-m", "tools.migrate"]' in dockerfile
+    assert "\nCMD " not in dockerfile
+    assert "COPY tools/__init__.py tools/migrate.py ./tools/" in dockerfile
+    ignore = (MODULES.parents[1] / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {"!tools/__init__.py", "!tools/migrate.py", "!shared/", "!migrations/"} <= set(ignore)

@@ -1,5 +1,7 @@
-# The migration job: `alembic upgrade head` (the image's command) as the migrator IAM
-# database user, reaching the private IP through the VPC connector. One task, no retries:
+# The migration job: `python -m tools.migrate` (the image's entry point: alembic upgrade
+# head inside the role protocol of docs/adr/0007-cloud-sql-role-model.md) as the migrator
+# IAM database user, reaching the private IP through the VPC connector. The container's
+# command is never overridden here. One task, no retries:
 # a failed migration is investigated, not repeated blindly. Run it with
 # `gcloud run jobs execute NAME --region REGION --wait` (infra/README.md).
 
