@@ -1,8 +1,11 @@
 """Database engines: DATABASE_URL, or Cloud SQL through the Python Connector.
 
-One engine per process, with a small pool, a ping on checkout and a fail-fast pool
-timeout. The Cloud SQL connector is built on first use (lazy refresh), shared by every
-engine of the process and closed at exit.
+One engine per process, with a small pool and a fail-fast pool timeout. There is no
+ping when a connection leaves the pool (it would cost every request a round trip): the
+repository's sessions retry a transaction once on a fresh connection when its first
+write finds the pooled one dead (shared/repository_session.py). The Cloud SQL connector
+is built on first use (lazy refresh), shared by every engine of the process and closed
+at exit.
 
 Every wait on the network is bounded: connecting by ``DB_CONNECT_TIMEOUT_S``, and each
 read from the server by a socket timeout of ``DB_STATEMENT_TIMEOUT_MS`` plus the
@@ -29,7 +32,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from shared.core.errors import ConfigurationError
@@ -80,20 +82,6 @@ def _install_fault_handling(engine: Engine, settings: Settings, *, bound_reads: 
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         _bound_reads(dbapi_connection, read_timeout)
 
-    @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        # Our own pre-ping: SQLAlchemy's lets pg8000's raw ConnectionResetError escape
-        # instead of replacing the connection. DisconnectionError makes the pool discard
-        # this connection and check out (or open) another, up to three times.
-        try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-        except Exception as exc:
-            raise sa_exc.DisconnectionError("pooled connection is dead") from exc
-
     @event.listens_for(engine, "handle_error")
     def _transport_is_disconnect(context: Any) -> None:
         if is_transport_error(context.original_exception):
@@ -123,7 +111,8 @@ def _engine_options(settings: Settings) -> dict[str, Any]:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
-        # The checkout ping in _install_fault_handling replaces pool_pre_ping.
+        # No ping on checkout: a dead pooled connection is retried once by the repository
+        # session (before anything was written) instead of costing every request a trip.
         "pool_pre_ping": False,
         # Appends rely on READ COMMITTED: each statement after the advisory lock sees
         # what the previous lock holder committed.

@@ -200,7 +200,9 @@ class Ledger:
         supersede: tuple[str, _Change] | None,
     ) -> WriteResult:
         self._ensure_key_registered()
-        with self._repository.append_transaction(principal.tenant_id) as (tx, head):
+        with self._repository.append_transaction(
+            principal.tenant_id, idempotency_key=idempotency_key
+        ) as (tx, head):
             if idempotency_key is not None:
                 stored = tx.find_response(idempotency_key)
                 if stored is not None:

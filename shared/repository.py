@@ -27,17 +27,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import (
-    CommitOutcomeUnknownError,
     ConflictError,
     InputError,
     RegistryError,
@@ -48,7 +47,7 @@ from shared.core.records import CONTENT_FIELDS, SEAL_FIELDS, RecordContent, Seal
 from shared.core.signing import PublicKey
 from shared.db import is_transport_error
 from shared.limits import Limits, Timeouts
-from shared.schema import entity_versions
+from shared.repository_session import Pending, Result, Session
 
 # Columns are named like the record's fields, so the select list derives from them.
 _RECORD_COLUMNS = ", ".join(
@@ -325,9 +324,10 @@ def translate_errors() -> Iterator[None]:
 class TenantTransaction:
     """Statements run inside one transaction scoped to one tenant."""
 
-    def __init__(self, conn: Connection, tenant_id: str) -> None:
+    def __init__(self, conn: Session, tenant_id: str) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
+        self._prefetched_responses: dict[str, Pending] = {}
 
     def _params(self, **values: Any) -> dict[str, Any]:
         return {"tenant": self.tenant_id, **values}
@@ -356,29 +356,23 @@ class TenantTransaction:
         after_entity_id: str | None,
         limit: int,
     ) -> list[VersionRecord]:
-        # Entity ids are time-ordered (UUIDv7), so keyset order is creation order.
-        v = entity_versions.alias("v")
-        s = entity_versions.alias("s")
-        successor = (
-            sa.select(sa.literal(1))
-            .where(s.c.tenant_id == v.c.tenant_id)
-            .where(s.c.entity_id == v.c.entity_id)
-            .where(s.c.supersedes == v.c.version)
-        )
-        query = (
-            sa.select(v)
-            .where(v.c.tenant_id == self.tenant_id)
-            .where(~sa.exists(successor))
-            .order_by(v.c.entity_id)
-            .limit(limit)
-        )
+        # Entity ids are time-ordered (UUIDv7), so keyset order is creation order. Each
+        # combination of filters is its own statement text, so each keeps its own plan.
+        conditions = ["v.tenant_id = :tenant", _IS_CURRENT]
         if entity_type is not None:
-            query = query.where(v.c.entity_type == entity_type)
+            conditions.append("v.entity_type = :entity_type")
         if status is not None:
-            query = query.where(v.c.status == status)
+            conditions.append("v.status = :status")
         if after_entity_id is not None:
-            query = query.where(v.c.entity_id > after_entity_id)
-        return [_record(row) for row in self.conn.execute(query)]
+            conditions.append("v.entity_id > CAST(:after AS uuid)")
+        statement = (
+            f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+            f"WHERE {' AND '.join(conditions)} ORDER BY v.entity_id LIMIT :limit"
+        )
+        params = self._params(
+            entity_type=entity_type, status=status, after=after_entity_id, limit=limit
+        )
+        return [_record(row) for row in self.conn.execute(statement, params)]
 
     def log_range(self, from_seq: int, limit: int) -> list[VersionRecord]:
         rows = self.conn.execute(_LOG_RANGE, self._params(from_seq=from_seq, limit=limit))
@@ -472,8 +466,18 @@ class TenantTransaction:
     def checkpoints(self) -> list[Checkpoint]:
         return [_checkpoint(row) for row in self.conn.execute(_ALL_CHECKPOINTS, self._params())]
 
+    def prefetch_response(self, key: str) -> None:
+        """Queue ``find_response(key)`` to travel with the transaction's first statement."""
+        self._prefetched_responses[key] = self.conn.defer(_FIND_IDEMPOTENT, self._params(key=key))
+
     def find_response(self, key: str) -> StoredResponse | None:
-        row = self.conn.execute(_FIND_IDEMPOTENT, self._params(key=key)).first()
+        pending = self._prefetched_responses.pop(key, None)
+        result = (
+            pending.result()
+            if pending is not None
+            else self.conn.execute(_FIND_IDEMPOTENT, self._params(key=key))
+        )
+        row = result.first()
         return StoredResponse(bytes(row[0]), bytes(row[1])) if row else None
 
     # --- writes ----------------------------------------------------------------------
@@ -524,37 +528,23 @@ class TenantTransaction:
     def store_response(
         self, key: str, request_hash: bytes, body: bytes, created_at: datetime
     ) -> None:
-        self.conn.execute(
+        # Sent with COMMIT: if it fails, COMMIT answers ROLLBACK and the error is raised.
+        self.conn.defer(
             _INSERT_IDEMPOTENT,
             self._params(key=key, request_hash=request_hash, body=body, created_at=created_at),
         )
 
 
 @contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
-    """BEGIN ... COMMIT on a pooled connection, telling a failed COMMIT apart.
+def _transaction(engine: Engine) -> Iterator[Session]:
+    """BEGIN ... COMMIT on a pooled connection, pipelined (shared/repository_session.py).
 
-    An error before COMMIT rolls back: nothing was written. An error raised by COMMIT
-    itself (the connection dropped while it was in flight) leaves the outcome unknown.
+    An error before COMMIT rolls back: nothing was written. A connection lost while
+    COMMIT was in flight leaves the outcome unknown (``CommitOutcomeUnknownError``).
     """
-    with translate_errors(), engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            yield conn
-        except BaseException:
-            if transaction.is_active:
-                # If the connection is gone the server rolls back by itself.
-                with suppress(Exception):
-                    transaction.rollback()
-            raise
-        try:
-            transaction.commit()
-        except Exception as exc:
-            if is_transport_error(exc) or isinstance(exc, sa_exc.DBAPIError):
-                raise CommitOutcomeUnknownError(
-                    "the connection failed during COMMIT; the write may have been recorded"
-                ) from exc
-            raise
+    with translate_errors(), Session.begin(engine) as session:
+        yield session
+        session.commit()
 
 
 class Repository:
@@ -575,24 +565,33 @@ class Repository:
     @contextmanager
     def tenant_transaction(self, tenant_id: str) -> Iterator[TenantTransaction]:
         """A transaction under the tenant's RLS setting, for reads and checkpoint inserts."""
-        with _transaction(self.engine) as conn:
-            conn.execute(_BEGIN_TENANT, {"tenant": tenant_id, **self._timeout_params()})
-            yield TenantTransaction(conn, tenant_id)
+        with _transaction(self.engine) as session:
+            # Sent with the transaction's first statement: no round trip of its own.
+            session.defer(_BEGIN_TENANT, {"tenant": tenant_id, **self._timeout_params()})
+            yield TenantTransaction(session, tenant_id)
 
     @contextmanager
-    def append_transaction(self, tenant_id: str) -> Iterator[tuple[TenantTransaction, LogHead]]:
+    def append_transaction(
+        self, tenant_id: str, *, idempotency_key: str | None = None
+    ) -> Iterator[tuple[TenantTransaction, LogHead]]:
         """A transaction holding the tenant's append lock, with the log head read after it.
 
         Admitted through the per-tenant writer bulkhead first (429 when the tenant has
         too many appends in flight here), and the lock wait is bounded by lock_timeout.
+        BEGIN, the lock and head, and the lookup of ``idempotency_key`` (read after the
+        lock, for ``tx.find_response``) travel in one round trip.
         """
-        with self.limits.writer(tenant_id), _transaction(self.engine) as conn:
-            head = self._begin_append(conn, tenant_id)
-            yield TenantTransaction(conn, tenant_id), head
+        with self.limits.writer(tenant_id), _transaction(self.engine) as session:
+            head = self._begin_append(session, tenant_id)
+            tx = TenantTransaction(session, tenant_id)
+            if idempotency_key is not None:
+                tx.prefetch_response(idempotency_key)
+            session.flush()
+            yield tx, self._head(head.result())
 
-    def _begin_append(self, conn: Connection, tenant_id: str) -> LogHead:
+    def _begin_append(self, conn: Session, tenant_id: str) -> Pending:
         timeouts: Timeouts = self.limits.timeouts
-        seq, chain, checkpoint_size = conn.execute(
+        return conn.defer(
             _BEGIN_APPEND,
             {
                 "tenant": tenant_id,
@@ -600,7 +599,11 @@ class Repository:
                 "statement_ms": timeouts.statement_ms,
                 "idle_ms": timeouts.idle_in_transaction_ms,
             },
-        ).one()
+        )
+
+    @staticmethod
+    def _head(result: Result) -> LogHead:
+        seq, chain, checkpoint_size = result.one()
         if seq is None:
             return LogHead(0, GENESIS_CHAIN_HASH, checkpoint_size or 0)
         return LogHead(seq, bytes(chain), checkpoint_size or 0)

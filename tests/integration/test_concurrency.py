@@ -15,13 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from shared.core.errors import ConflictError
 from shared.core.principal import Principal
 from shared.db import engine_for_url
 from shared.embedded import prepare_database
-from shared.repository import _SET_TENANT, LogHead, Repository, TenantTransaction
+from shared.repository import _SET_TENANT, Repository
+from shared.repository_session import Pending, Session
 from shared.service import Registry
 from shared.settings import Settings
 from tests.conftest import Database
@@ -82,12 +83,21 @@ def test_concurrent_writers_never_fork_the_chain(
     assert report.records_checked == expected == 3200
 
 
+# The head as begin_append returns it, without the lock.
+_UNLOCKED_HEAD = sa.text(
+    "SELECT max(v.seq), (SELECT c.chain_hash FROM registry.entity_versions AS c "
+    "WHERE c.tenant_id = :tenant ORDER BY c.seq DESC LIMIT 1), 0::bigint "
+    "FROM registry.entity_versions AS v WHERE v.tenant_id = :tenant"
+)
+
+
 class UnlockedRepository(Repository):
     """The append path with the advisory lock removed, and a pause that makes races certain."""
 
-    def _begin_append(self, conn: Connection, tenant_id: str) -> LogHead:
+    def _begin_append(self, conn: Session, tenant_id: str) -> Pending:
         conn.execute(_SET_TENANT, {"tenant": tenant_id})
-        head = TenantTransaction(conn, tenant_id).head()
+        head = conn.defer(_UNLOCKED_HEAD, {"tenant": tenant_id})
+        conn.flush()
         time.sleep(0.05)  # every writer reads the same head before any of them commits
         return head
 
