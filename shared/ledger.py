@@ -200,8 +200,10 @@ class Ledger:
         supersede: tuple[str, _Change] | None,
     ) -> WriteResult:
         self._ensure_key_registered()
+        target = [supersede[0]] if supersede is not None else []
+        context_ids = target or _referenced(drafts)
         with self._repository.append_transaction(
-            principal.tenant_id, idempotency_key=idempotency_key
+            principal.tenant_id, idempotency_key=idempotency_key, context_ids=context_ids
         ) as (tx, head):
             if idempotency_key is not None:
                 stored = tx.find_response(idempotency_key)
@@ -214,8 +216,7 @@ class Ledger:
                     replayed = self._replay(principal, tx, stored.body, supersede)
                     return WriteResult(replayed, replayed=True)
             # Everything this write builds on is verified before any rule reads it.
-            target = [supersede[0]] if supersede is not None else []
-            context = tx.write_context(head.seq, target or _referenced(drafts))
+            context = tx.write_context(head.seq, context_ids)
             self._guard.head(context.head, context.previous_chain_hash, use="chaining onto")
             current = {
                 entity_id: self._guard.record(record, use="a rule of this write")

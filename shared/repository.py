@@ -47,7 +47,7 @@ from shared.core.records import CONTENT_FIELDS, SEAL_FIELDS, RecordContent, Seal
 from shared.core.signing import PublicKey
 from shared.db import is_transport_error
 from shared.limits import Limits, Timeouts
-from shared.repository_session import Pending, Result, Session
+from shared.repository_session import Pending, Result, Row, Session
 
 # Columns are named like the record's fields, so the select list derives from them.
 _RECORD_COLUMNS = ", ".join(
@@ -103,6 +103,16 @@ _WRITE_CONTEXT = sa.text(
     "ON p.tenant_id = v.tenant_id AND p.seq = v.seq - 1 "
     "WHERE v.tenant_id = :tenant AND v.seq = :head_seq "
     f"UNION ALL SELECT false, {_RECORD_COLUMNS}, NULL::bytea FROM {_CURRENT_VERSIONS}"
+)
+# The same, for the head as it stands when the statement runs: queued right behind
+# begin_append, so it runs under the lock and finds the head begin_append returned,
+# without waiting a round trip for that head's seq.
+_WRITE_CONTEXT_AT_HEAD = sa.text(
+    _WRITE_CONTEXT.text.replace(
+        "v.seq = :head_seq",
+        "v.seq = (SELECT max(h.seq) FROM registry.entity_versions AS h "
+        "WHERE h.tenant_id = :tenant)",
+    )
 )
 _NAME_CONFLICTS = sa.text(
     "SELECT v.name_key FROM registry.entity_versions AS v "
@@ -328,6 +338,7 @@ class TenantTransaction:
         self.conn = conn
         self.tenant_id = tenant_id
         self._prefetched_responses: dict[str, Pending] = {}
+        self._prefetched_context: tuple[tuple[str, ...], Pending] | None = None
 
     def _params(self, **values: Any) -> dict[str, Any]:
         return {"tenant": self.tenant_id, **values}
@@ -425,15 +436,33 @@ class TenantTransaction:
         rows = self.conn.execute(_CURRENT_RECORDS, self._params(ids=list(entity_ids)))
         return {record.entity_id: record for record in map(_record, rows)}
 
+    def prefetch_write_context(self, entity_ids: Sequence[str]) -> None:
+        """Queue ``write_context`` to travel with begin_append (see _WRITE_CONTEXT_AT_HEAD)."""
+        ids = tuple(entity_ids)
+        self._prefetched_context = (
+            ids,
+            self.conn.defer(_WRITE_CONTEXT_AT_HEAD, self._params(ids=list(ids))),
+        )
+
     def write_context(self, head_seq: int, entity_ids: Sequence[str]) -> WriteContext:
         """The head record (seq ``head_seq``) and the current version of ``entity_ids``.
 
-        One round trip. Run it after the append lock, so the head is the one the write
-        will chain onto.
+        One round trip, or none when append_transaction prefetched it. Run it after the
+        append lock, so the head is the one the write will chain onto.
         """
-        rows = self.conn.execute(
-            _WRITE_CONTEXT, self._params(head_seq=head_seq, ids=list(entity_ids))
-        ).all()
+        rows: list[Row] | None = None
+        if self._prefetched_context is not None:
+            ids, pending = self._prefetched_context
+            self._prefetched_context = None
+            if ids == tuple(entity_ids):
+                rows = pending.result().all()
+                found = next((row.seq for row in rows if row.is_head), 0)
+                if found != head_seq:
+                    rows = None  # not the head the caller chains onto: ask for that one
+        if rows is None:
+            rows = self.conn.execute(
+                _WRITE_CONTEXT, self._params(head_seq=head_seq, ids=list(entity_ids))
+            ).all()
         head = next((row for row in rows if row.is_head), None)
         current = {r.entity_id: r for r in (_record(row) for row in rows if not row.is_head)}
         return WriteContext(
@@ -572,20 +601,27 @@ class Repository:
 
     @contextmanager
     def append_transaction(
-        self, tenant_id: str, *, idempotency_key: str | None = None
+        self,
+        tenant_id: str,
+        *,
+        idempotency_key: str | None = None,
+        context_ids: Sequence[str] | None = None,
     ) -> Iterator[tuple[TenantTransaction, LogHead]]:
         """A transaction holding the tenant's append lock, with the log head read after it.
 
         Admitted through the per-tenant writer bulkhead first (429 when the tenant has
         too many appends in flight here), and the lock wait is bounded by lock_timeout.
-        BEGIN, the lock and head, and the lookup of ``idempotency_key`` (read after the
-        lock, for ``tx.find_response``) travel in one round trip.
+        BEGIN, the lock and head, the lookup of ``idempotency_key`` (for
+        ``tx.find_response``) and the write context of ``context_ids`` (for
+        ``tx.write_context``), both read after the lock, travel in one round trip.
         """
         with self.limits.writer(tenant_id), _transaction(self.engine) as session:
             head = self._begin_append(session, tenant_id)
             tx = TenantTransaction(session, tenant_id)
             if idempotency_key is not None:
                 tx.prefetch_response(idempotency_key)
+            if context_ids is not None:
+                tx.prefetch_write_context(context_ids)
             session.flush()
             yield tx, self._head(head.result())
 
