@@ -39,6 +39,7 @@ from shared.core.records import RecordContent, VersionRecord, seal_records
 from shared.core.signing import Signer
 from shared.integrity import RecordGuard
 from shared.repository import LogHead, Repository, TenantTransaction
+from shared.repository_tiles import TileStore
 
 MAX_BATCH = 1000
 MAX_REASON_LENGTH = 1000
@@ -235,6 +236,8 @@ class Ledger:
             if tx.insert_records(records, [d.name_key for d in drafts]) != len(records):
                 self._raise_name_conflict(tx, drafts)
             self._guard.remember(records)
+            # Tiles complete in the same transaction as their records (ADR 0006).
+            TileStore(tx).append(head.seq, records, records[0].created_at)
             if idempotency_key is not None:
                 body = canonicalize([r.to_dict() for r in records])
                 tx.store_response(idempotency_key, request_hash, body, records[0].created_at)

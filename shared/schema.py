@@ -38,7 +38,7 @@ RUNTIME_ROLE = "registry_runtime"
 
 # The alembic revision the code expects; /healthz is 200 only at this revision, and a
 # test keeps it equal to the migration head.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 # The largest values the columns hold (integer and bigint): a request for a larger
 # version or seq names something that cannot exist.
@@ -158,7 +158,35 @@ idempotency_keys = Table(
     CheckConstraint("length(idempotency_key) BETWEEN 1 AND 255", name="idempotency_key_length"),
 )
 
+# The tenant's Merkle tree as C2SP tlog-tiles (docs/adr/0006-tiles-storage.md): one row
+# per *full* tile, immutable once written, so a proof reads O(log n) rows. Partial tiles
+# are derived when read: level 0 from the records' leaf hashes, level L from the roots of
+# the full tiles below.
+tiles = Table(
+    "tiles",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("tile_index", BigInteger, nullable=False),
+    # 256 concatenated SHA-256 hashes.
+    Column("hashes", LargeBinary, nullable=False),
+    # The Merkle root of those 256 hashes: the tile's hash in the level above.
+    Column("root", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "level", "tile_index"),
+    CheckConstraint("level BETWEEN 0 AND 63", name="level_range"),
+    CheckConstraint("tile_index >= 0", name="tile_index_non_negative"),
+    CheckConstraint("octet_length(hashes) = 8192", name="hashes_full_tile"),
+    CheckConstraint(_SHA256.format(col="root"), name="root_size"),
+)
+
 # Tables holding one tenant's rows: RLS is enabled and FORCEd on each.
-TENANT_TABLES = ("entity_versions", "checkpoints", "idempotency_keys")
+TENANT_TABLES = ("entity_versions", "checkpoints", "idempotency_keys", "tiles")
 # Tables that only ever grow: UPDATE, DELETE and TRUNCATE are refused on each.
-APPEND_ONLY_TABLES = ("entity_versions", "checkpoints", "signing_keys", "idempotency_keys")
+APPEND_ONLY_TABLES = (
+    "entity_versions",
+    "checkpoints",
+    "signing_keys",
+    "idempotency_keys",
+    "tiles",
+)

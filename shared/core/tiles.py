@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from shared.core.errors import InputError, VerificationError
@@ -146,6 +146,55 @@ def full_tiles_between(old_size: int, new_size: int) -> list[Tile]:
         tiles.extend(Tile(level, n) for n in range(old_full, new_full))
         level += 1
     return tiles
+
+
+@dataclasses.dataclass(frozen=True)
+class FullTile:
+    """A completed tile: its coordinates, its 256 hashes and the root it passes up."""
+
+    tile: Tile
+    data: bytes
+    root: bytes
+
+
+# (level, start, end) -> the hashes at that tile level with indexes start..end-1 that
+# existed before an append: leaf hashes at level 0, roots of full tiles below above it.
+EarlierHashes = Callable[[int, int, int], list[bytes]]
+
+
+def build_full_tiles(
+    old_size: int, new_leaf_hashes: Sequence[bytes], earlier: EarlierHashes
+) -> list[FullTile]:
+    """The full tiles that appending ``new_leaf_hashes`` to a tree of ``old_size`` completes.
+
+    Lowest level first. Only the hashes a completed tile needs from before the append are
+    asked for, so an append that completes no tile reads nothing, and one that does reads
+    at most 255 earlier hashes per level.
+    """
+    new_size = old_size + len(new_leaf_hashes)
+    completed = full_tiles_between(old_size, new_size)
+    fresh: dict[int, bytes] = dict(enumerate(new_leaf_hashes, start=old_size))
+    built: list[FullTile] = []
+    level = 0
+    while any(tile.level == level for tile in completed):
+        existed = old_size >> (TILE_HEIGHT * level)  # hashes at this level before
+        above: dict[int, bytes] = {}
+        for tile in (t for t in completed if t.level == level):
+            boundary = min(max(existed, tile.start), tile.start + TILE_WIDTH)
+            hashes = earlier(level, tile.start, boundary) if boundary > tile.start else []
+            if len(hashes) != boundary - tile.start:
+                raise VerificationError(
+                    f"{tile.path()}: {len(hashes)} earlier hashes, not {boundary - tile.start}",
+                    check="tile",
+                )
+            hashes += [fresh[i] for i in range(boundary, tile.start + TILE_WIDTH)]
+            data = b"".join(hashes)
+            built.append(FullTile(tile, data, tile_root(data)))
+            # The tile's root is the next level's hash at the tile's index.
+            above[tile.index] = built[-1].root
+        fresh = above
+        level += 1
+    return built
 
 
 def split_hashes(data: bytes, width: int) -> list[bytes]:
