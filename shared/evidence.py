@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +33,11 @@ from shared.core.merkle import MerkleAccumulator
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
 from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
+from shared.core.tiles import TiledTree, TileReader
 from shared.core.verification import CheckResult, record_checks, verify_checkpoint
 from shared.publisher import CheckpointPublisher
 from shared.repository import Leaves, Repository, TenantTransaction
+from shared.repository_tiles import TileStore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,41 +169,24 @@ def _check_leaves(
         previous = chain
 
 
-@dataclasses.dataclass(frozen=True)
-class _LogState:
-    """What proofs are built from, read in one snapshot: the latest checkpoint, the
-    head, and the leaf and chain hashes of every record up to the larger of the two."""
-
-    latest: Checkpoint | None
-    head_seq: int
-    leaves: Leaves
-
-
-def _read_log_state(tx: TenantTransaction) -> _LogState:
-    latest = tx.latest_checkpoint()
-    head = tx.head()
-    size = max(head.seq, latest.tree_size if latest else 0)
-    return _LogState(latest, head.seq, tx.leaves(size))
-
-
 def _inclusion(
-    record: VersionRecord, checkpoint: Checkpoint, hashes: Sequence[bytes]
+    record: VersionRecord, checkpoint: Checkpoint, tiles: TileReader
 ) -> tuple[InclusionProof | None, CheckResult]:
-    """The record's inclusion proof in ``checkpoint``, built from the log's leaf hashes."""
+    """The record's inclusion proof in ``checkpoint``, read from O(log n) tiles.
+
+    The tiles are not trusted: the proof must lead from the record's own leaf hash
+    (recomputed from its canonical bytes) to the checkpoint's signed root.
+    """
     if record.seq > checkpoint.tree_size:
         return None, CheckResult(
             "inclusion", False, f"seq {record.seq} is beyond checkpoint size {checkpoint.tree_size}"
         )
-    if len(hashes) != checkpoint.tree_size:
-        return None, CheckResult(
-            "inclusion",
-            False,
-            f"the log holds {len(hashes)} records; the checkpoint, {checkpoint.tree_size}",
-        )
     index = record.seq - 1
-    proof = InclusionProof(
-        index, checkpoint.tree_size, tuple(merkle.inclusion_proof(index, hashes))
-    )
+    try:
+        hashes = TiledTree(checkpoint.tree_size, tiles).inclusion_proof(index)
+    except VerificationError as exc:
+        return None, CheckResult("inclusion", False, exc.detail)
+    proof = InclusionProof(index, checkpoint.tree_size, tuple(hashes))
     try:
         merkle.verify_inclusion(
             index=index,
@@ -295,39 +280,6 @@ class Evidence:
             )
         return accumulator
 
-    def _checkpoint_for(self, tenant_id: str, state: _LogState) -> Checkpoint:
-        """For verify: the latest checkpoint, or a new one built from the full leaves
-        already read, re-checking the whole chain and the previous checkpoint's root."""
-        if state.head_seq == 0:
-            raise NotFoundError("this tenant's log is empty; there is no checkpoint yet")
-        latest = state.latest
-        if latest is not None and latest.tree_size >= state.head_seq:
-            return latest
-        leaves = state.leaves
-        _check_leaves(leaves, upto=state.head_seq)
-        accumulator = MerkleAccumulator()
-        for size, leaf in enumerate(leaves.leaf_hashes, start=1):
-            accumulator.append(leaf)
-            if latest is not None and size == latest.tree_size:
-                verify_checkpoint(latest, self._trusted_keys)
-                if not digests_equal(accumulator.root(), latest.root_hash):
-                    raise VerificationError(
-                        f"the log no longer matches the checkpoint at tree size {size}",
-                        check="checkpoint_root",
-                        seq=size,
-                        expected=latest.root_hash.hex(),
-                        found=accumulator.root().hex(),
-                    )
-        return self._sign(tenant_id, accumulator, leaves.chain_hashes[-1])
-
-    def _sign(
-        self, tenant_id: str, accumulator: MerkleAccumulator, chain_head: bytes
-    ) -> Checkpoint:
-        with self._repository.tenant_transaction(tenant_id) as tx:
-            checkpoint = self._store(tx, tenant_id, accumulator, chain_head)
-        self._publisher.publish(checkpoint)
-        return checkpoint
-
     def _store(
         self,
         tx: TenantTransaction,
@@ -358,8 +310,6 @@ class Evidence:
     ) -> VerificationReport:
         principal.require(SCOPE_READ)
         tenant_id = principal.tenant_id
-        # One snapshot for the record, its predecessor's link and the leaves that its
-        # proof and any new checkpoint are built from.
         with self._repository.tenant_transaction(tenant_id) as tx:
             record = tx.current(entity_id) if version is None else tx.version(entity_id, version)
             if record is None:
@@ -367,7 +317,6 @@ class Evidence:
                     f"no entity {entity_id}" + (f" version {version}" if version else "")
                 )
             previous = tx.chain_hash_at(record.seq - 1)
-            state = _read_log_state(tx)
         checks = list(
             record_checks(
                 record,
@@ -380,7 +329,7 @@ class Evidence:
                 CheckResult("predecessor", False, f"seq {record.seq - 1} is missing from the log")
             )
         try:
-            checkpoint = self._checkpoint_for(tenant_id, state)
+            checkpoint = self.checkpoint(tenant_id)
             verify_checkpoint(checkpoint, self._trusted_keys)
         except VerificationError as exc:
             checks.append(CheckResult("checkpoint", False, exc.detail))
@@ -392,8 +341,10 @@ class Evidence:
                 f"checkpoint at tree size {checkpoint.tree_size} is signed by {checkpoint.key_id}",
             )
         )
-        hashes = state.leaves.leaf_hashes[: checkpoint.tree_size]
-        proof, inclusion = _inclusion(record, checkpoint, hashes)
+        # The log is append-only, so the tiles of the checkpoint's tree read in a later
+        # transaction are the same; and the proof is checked against its signed root.
+        with self._repository.tenant_transaction(tenant_id) as tx:
+            proof, inclusion = _inclusion(record, checkpoint, TileStore(tx))
         checks.append(inclusion)
         return VerificationReport(record, previous, tuple(checks), proof, checkpoint)
 
@@ -405,18 +356,14 @@ class Evidence:
             head = tx.head()
             if second > head.seq:
                 raise NotFoundError(f"the log has {head.seq} records; no tree of size {second}")
-            leaves = tx.leaves(second)
             first_checkpoint = tx.checkpoint_at(first)
             second_checkpoint = tx.checkpoint_at(second)
-        if leaves.first_missing_seq is not None:
-            raise VerificationError(
-                f"seq {leaves.first_missing_seq} is missing from the log; no proof can be built",
-                check="seq",
-                seq=leaves.first_missing_seq,
+            # The proof and both roots from the tiles of the second tree, in one read of
+            # O(log n) tiles; the checks below hold them against the signed checkpoints.
+            *hashes, first_root, second_root = TiledTree(second, TileStore(tx)).range_hashes(
+                [*merkle.consistency_ranges(first, second), (0, first), (0, second)]
             )
-        hashes = leaves.leaf_hashes
-        proof = ConsistencyProof(first, second, tuple(merkle.consistency_proof(first, hashes)))
-        first_root, second_root = merkle.root(hashes[:first]), merkle.root(hashes)
+        proof = ConsistencyProof(first, second, tuple(hashes))
         checks = [
             self._checkpoint_matches(checkpoint, computed)
             for checkpoint, computed in (

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from shared.core.principal import Principal
 from shared.schema import APPEND_ONLY_TABLES
 from shared.service import Registry
-from tests.integration.helpers import certified_skill
+from tests.integration.helpers import certified_skill, skill_data
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +25,12 @@ MUTATIONS = {
 
 @pytest.fixture
 def populated(registry: Registry, admin: Principal) -> str:
-    """A tenant with rows in every table (version log, checkpoint, key, idempotency)."""
+    """A tenant with rows in every table (version log, checkpoint, key, idempotency,
+    and a full tile: 256 records)."""
     certified_skill(registry, admin)
+    registry.create_batch(
+        admin, [{"entity_type": "Skill", "data": skill_data()} for _ in range(253)]
+    )
     registry.create(admin, "Industry", {"name": "Energy", "description": "d"}, idempotency_key="k")
     registry.latest_checkpoint(admin)
     return admin.tenant_id
@@ -63,7 +67,7 @@ def test_owner_is_refused_by_triggers(
     assert "append-only" in str(err.value)
 
 
-@pytest.mark.parametrize("table", ["entity_versions", "checkpoints", "idempotency_keys"])
+@pytest.mark.parametrize("table", ["entity_versions", "checkpoints", "idempotency_keys", "tiles"])
 @pytest.mark.parametrize("mutation", ["update", "delete"])
 def test_owner_under_forced_rls_changes_nothing(
     admin_engine: Engine, populated: str, table: str, mutation: str
@@ -89,7 +93,8 @@ def test_even_a_superuser_hits_the_trigger(
 def test_nothing_changed(runtime_engine: Engine, populated: str) -> None:
     with runtime_engine.begin() as conn:
         conn.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": populated})
-        assert conn.scalar(sa.text("SELECT count(*) FROM registry.entity_versions")) == 3
+        assert conn.scalar(sa.text("SELECT count(*) FROM registry.entity_versions")) == 256
+        assert conn.scalar(sa.text("SELECT count(*) FROM registry.tiles")) == 1
 
 
 def test_runtime_role_privileges_are_exactly_select_and_insert(admin_engine: Engine) -> None:
@@ -126,4 +131,4 @@ def test_rls_is_forced_on_every_tenant_table(admin_engine: Engine) -> None:
             )
         ).all()
     forced = {name for name, enabled, force in rows if enabled and force}
-    assert forced == {"entity_versions", "checkpoints", "idempotency_keys"}
+    assert forced == {"entity_versions", "checkpoints", "idempotency_keys", "tiles"}

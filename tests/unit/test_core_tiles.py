@@ -130,9 +130,7 @@ def test_upper_tiles_hold_roots_of_full_tiles_below() -> None:
     assert reader.read_tiles([Tile(1, 0, 3)])[0][32:64] == root(d[256:512])
 
 
-@pytest.mark.parametrize(
-    "n", [1, 2, 3, 255, 256, 257, 511, 512, 513, 65_536, 70_000]
-)
+@pytest.mark.parametrize("n", [1, 2, 3, 255, 256, 257, 511, 512, 513, 65_536, 70_000])
 def test_proofs_from_tiles_equal_proofs_from_leaves(n: int) -> None:
     d = leaves(n)
     tree = TiledTree(n, LeafTileReader(d))
