@@ -6,6 +6,10 @@
 #   4. make bundle, then serve each of the four targets from build/bundle with
 #      functions-framework in a clean virtualenv built from requirements.txt alone,
 #      one request each.
+#   5. the migration image: build the Dockerfile with podman and run it as the Cloud Run
+#      job does against Cloud SQL's role shape (tests/integration/test_migration_image.py).
+#      podman, runc and mmdebstrap come from the distribution's archive when missing and
+#      this runs as root with apt-get; otherwise the step is skipped, visibly.
 # Needs only python3 (3.11+) and network access to the package index: the two tool
 # virtualenvs (.venv-checkov, .venv-hcl) and the bundle's virtualenv (under build/) are
 # created on first use and reused while their requirements file is unchanged.
@@ -172,5 +176,30 @@ PY
     cleanup
     server_pid=""
 done
+
+# --- 5. migration image -------------------------------------------------------------------
+step "migration image (podman build + run as the Cloud Run job)"
+image_started=$SECONDS
+if ! command -v podman >/dev/null 2>&1 || ! command -v mmdebstrap >/dev/null 2>&1 \
+    || ! command -v runc >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+        apt_log=$(mktemp)
+        if (export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq && apt-get install -y -qq podman runc mmdebstrap) >"$apt_log" 2>&1; then
+            echo "installed $(podman --version)"
+        else
+            tail -n 5 "$apt_log"
+            echo "apt-get failed"
+        fi
+        rm -f "$apt_log"
+    fi
+fi
+if command -v podman >/dev/null 2>&1 && [[ -x .venv/bin/python ]]; then
+    PLANT_CONTAINER_TESTS=1 .venv/bin/python -m pytest tests/integration/test_migration_image.py \
+        -p no:cacheprovider -q -rs
+else
+    echo "migration image: SKIPPED - no podman (needs root and apt-get to install it) or no .venv (make venv)"
+fi
+echo "migration image: $((SECONDS - image_started)) s"
 
 step "ok in $((SECONDS - started)) s"
