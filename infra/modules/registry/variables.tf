@@ -269,12 +269,12 @@ variable "db_timeouts" {
     idle_in_transaction_timeout_ms = number
     connect_timeout_s              = number
   })
-  description = "Bounded database waits (DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS, DB_IDLE_IN_TX_TIMEOUT_MS, DB_CONNECT_TIMEOUT_S): a stalled lock holder costs a waiter 3 s, not the whole request timeout."
+  description = "Bounded database waits (DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS, DB_IDLE_IN_TX_TIMEOUT_MS, DB_CONNECT_TIMEOUT_S), defaulting to the application's own defaults (shared/settings.py): a stalled lock holder costs a waiter 3 s, not the whole request timeout."
   default = {
     lock_timeout_ms                = 3000
     statement_timeout_ms           = 15000
-    idle_in_transaction_timeout_ms = 10000
-    connect_timeout_s              = 10
+    idle_in_transaction_timeout_ms = 30000
+    connect_timeout_s              = 5
   }
 }
 
