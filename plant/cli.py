@@ -476,7 +476,8 @@ def export(
         with bar:
             summary = export_log(client, directory, page_size=page_size, progress=update)
         click.echo(
-            f"OK: {summary.records} records in {directory} ({summary.new_records} new), "
+            f"OK: {summary.records} records in {directory} ({summary.new_records} new in "
+            f"{summary.seconds:.1f} s, {summary.records_per_second:,.0f} records/s), "
             f"{summary.checkpoints} checkpoint(s); audit it with: plant audit {directory}"
         )
 

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,11 @@ class ExportSummary:
     new_records: int
     checkpoints: int
     complete: bool
+    seconds: float
+
+    @property
+    def records_per_second(self) -> float:
+        return self.new_records / self.seconds if self.seconds > 0 else float("inf")
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -154,6 +160,7 @@ def export_log(
     progress: Progress | None = None,
 ) -> ExportSummary:
     """Export (or resume exporting) the token's tenant log into ``directory``."""
+    started = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
     export = ExportDirectory(directory)
     keys = client.keys()
@@ -205,4 +212,5 @@ def export_log(
         new_records=manifest.records - start,
         checkpoints=len(export.checkpoints()),
         complete=manifest.complete,
+        seconds=time.perf_counter() - started,
     )

@@ -111,7 +111,7 @@ def check_consistency(
         )
     if new.tree_size < old.tree_size:
         raise VerificationError(
-            f"rollback: the log now has {new.tree_size} records but a checkpoint of "
+            f"the log now has {new.tree_size} records but a checkpoint of "
             f"{old.tree_size} records was verified before",
             check="rollback",
             expected=old.tree_size,
@@ -120,7 +120,7 @@ def check_consistency(
     if new.tree_size == old.tree_size:
         if not digests_equal(old.root_hash, new.root_hash):
             raise VerificationError(
-                f"fork: two different roots were signed for tree size {old.tree_size}",
+                f"two different roots were signed for tree size {old.tree_size}",
                 check="fork",
                 expected=old.root_hash.hex(),
                 found=new.root_hash.hex(),
@@ -136,7 +136,7 @@ def check_consistency(
         )
     except VerificationError as exc:
         raise VerificationError(
-            f"fork: the checkpoint of tree size {new.tree_size} does not extend the one of "
+            f"the checkpoint of tree size {new.tree_size} does not extend the one of "
             f"tree size {old.tree_size} ({exc.detail})",
             check="fork",
             expected=old.root_hash.hex(),

@@ -8,6 +8,7 @@ newest checkpoints is caught by the CLI's trust store, whatever the service then
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,16 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from e2e_support import Keys
 
+from plant.audit import ExportSource, IncompleteExportError, audit_source
 from plant.cli import main
-from plant.client import Client
-from plant.errors import NotFoundError, PermissionDeniedError, VersionConflictError
+from plant.client import Client, Response, RetryPolicy, UrllibTransport
+from plant.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+    VersionConflictError,
+)
+from plant.export import export_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -125,7 +133,7 @@ def test_cli_records_verify_export_and_audit(cli_env: None, tmp_path: Path) -> N
     assert audited.stdout.startswith("OK: 2 records verified in order, matching")
     # Run again: nothing new to fetch, and the export is still whole.
     again = _plant("export", str(export))
-    assert again.exit_code == 0 and "(0 new)" in again.stdout
+    assert again.exit_code == 0 and "(0 new in " in again.stdout
     assert _plant("audit", str(export)).exit_code == 0
 
 
@@ -176,3 +184,42 @@ def test_the_trust_store_catches_a_rollback_and_a_fork(
     # The trust store still holds what was verified, not what was served since.
     (stored,) = (tmp_path / "trust" / "logs").glob("*.json")
     assert json.loads(stored.read_text())["checkpoint"]["tree_size"] == 12
+
+
+class _FailingAfter:
+    """The real transport, until ``pages`` log pages have been served; then the network drops."""
+
+    def __init__(self, pages: int) -> None:
+        self._inner = UrllibTransport()
+        self._pages = pages
+
+    def send(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
+    ) -> Response:
+        if "/log?" in url:
+            if self._pages == 0:
+                raise TransportError(f"{method} {url}: connection reset")
+            self._pages -= 1
+        return self._inner.send(method, url, headers, body, timeout)
+
+
+def test_an_interrupted_export_is_incomplete_then_resumes(
+    function_servers: dict[str, str], keys: Keys, tenant: str, tmp_path: Path
+) -> None:
+    token = keys.token(tenant)
+    Client(function_urls=function_servers, token=token).create_batch(_industries(25, "Resume"))
+    flaky = Client(
+        function_urls=function_servers,
+        token=token,
+        transport=_FailingAfter(pages=2),
+        retry=RetryPolicy(attempts=1),
+    )
+    export = tmp_path / "export"
+    with pytest.raises(TransportError):
+        export_log(flaky, export, page_size=10)
+    with pytest.raises(IncompleteExportError) as caught:
+        audit_source(ExportSource(export))
+    assert (caught.value.records, caught.value.checkpoint_size) == (20, 25)
+    resumed = export_log(Client(function_urls=function_servers, token=token), export, page_size=10)
+    assert (resumed.records, resumed.new_records, resumed.complete) == (25, 5, True)
+    assert audit_source(ExportSource(export)).records == 25
