@@ -56,16 +56,20 @@ class Reply:
     def response(self, request_id: str) -> flask.Response:
         # Sorted keys make the bytes a function of the content alone, so an idempotent
         # replay (rebuilt from stored records) is byte-for-byte the first response.
-        payload = (
-            json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-            if self.body is not None
-            else ""
-        )
+        if isinstance(self.body, bytes):
+            payload: str | bytes = self.body  # a C2SP resource, served byte for byte
+        elif self.body is not None:
+            payload = json.dumps(
+                self.body, ensure_ascii=False, separators=(",", ":"), sort_keys=True
+            )
+        else:
+            payload = ""
         response = flask.Response(payload, status=self.status, content_type=self.content_type)
         response.headers.update(self.headers)
         # Registry responses are per-tenant and security-relevant: never cache them in
         # shared caches, and never let a browser sniff them into something executable.
-        response.headers["Cache-Control"] = "no-store"
+        # A handler may allow private caching of immutable resources (full tiles).
+        response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Request-Id"] = request_id
         return response

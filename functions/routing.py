@@ -47,6 +47,16 @@ class SegmentConverter(BaseConverter):
     regex = r"[A-Za-z0-9._:\-]{1,128}"
 
 
+class TilePathConverter(BaseConverter):
+    """A tlog-tiles resource path (``tile/0/x001/234.p/7``): several short segments.
+
+    The route only bounds the characters; ``parse_tile_path`` decides what is a tile.
+    """
+
+    regex = r"tile/[a-z0-9./]{1,96}"
+    part_isolating = False
+
+
 @dataclass(frozen=True)
 class Route:
     """``op`` names the operation in logs; ``query`` lists the accepted query parameters."""
@@ -58,7 +68,9 @@ class Route:
     query: frozenset[str] = frozenset()
 
     def rule(self) -> Rule:
-        path = _TEMPLATE_PARAM.sub(r"<segment:\1>", self.pattern)
+        # A template parameter named ``tile_path`` spans segments; every other is one.
+        path = self.pattern.replace("{tile_path}", "<tilepath:tile_path>")
+        path = _TEMPLATE_PARAM.sub(r"<segment:\1>", path)
         return Rule(path, methods=[self.method], endpoint=self.op)
 
 
@@ -71,7 +83,7 @@ class Routes:
         self._by_op = {route.op: route for route in self.routes}
         self._map = Map(
             [route.rule() for route in self.routes],
-            converters={"segment": SegmentConverter},
+            converters={"segment": SegmentConverter, "tilepath": TilePathConverter},
             # "/batch/" is not "/batch": a path either matches exactly or is a 404.
             strict_slashes=True,
             redirect_defaults=False,

@@ -39,6 +39,20 @@ def keys(call: Call) -> Reply:
     return Reply(200, {"keys": [key.to_dict() for key in call.registry.public_keys()]})
 
 
+# Full tiles and bundles never change; they are per tenant behind a token, so only the
+# client's own cache may keep them. Partial ones grow into others: revalidate.
+_IMMUTABLE = "private, max-age=31536000, immutable"
+_OCTETS = "application/octet-stream"
+
+
+def log_resource(call: Call) -> Reply:
+    """C2SP tlog-tiles: ``/log/tile/<L>/<N>[.p/<W>]`` and ``/log/tile/entries/<N>[.p/<W>]``."""
+    principal = call.authenticate(SCOPE_READ)
+    resource = call.registry.log_resource(principal, call.params["tile_path"])
+    cache = _IMMUTABLE if resource.immutable else "private, no-cache"
+    return Reply(200, resource.data, {"Cache-Control": cache}, content_type=_OCTETS)
+
+
 def audit(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_ADMIN)
     # The audit takes no parameters. No body is the norm; a body, if sent, must be the
@@ -60,6 +74,7 @@ ROUTES = function_routes(
         ),
         Route("GET", "/keys", "verify.keys", keys),
         Route("POST", "/audit", "verify.audit", audit),
+        Route("GET", "/log/{tile_path}", "verify.log_resource", log_resource),
     ],
 )
 

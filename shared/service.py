@@ -47,6 +47,7 @@ from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.repository import Repository
 from shared.schema import MAX_SEQ, MAX_VERSION, SCHEMA_REVISION
 from shared.settings import DEFAULT_CHECKPOINT_EVERY, Settings
+from shared.tilelog import LogResource, LogResources
 
 __all__ = [
     "AuditReport",
@@ -126,6 +127,7 @@ class Registry:
         self.trusted_keys = dict(trusted_keys)
         self.guard = RecordGuard(self.trusted_keys)
         self.ledger = Ledger(self.repository, signer, self.guard, clock=clock, new_id=new_id)
+        self.log_resources = LogResources(self.repository)
         self.evidence = Evidence(
             self.repository, signer, self.trusted_keys, publisher or NullPublisher(), clock=clock
         )
@@ -316,6 +318,10 @@ class Registry:
         # give without starving other tenants' requests.
         with self.limits.audit():
             return self.evidence.audit(principal)
+
+    def log_resource(self, principal: Principal, path: str) -> LogResource:
+        """A tile or entry bundle of the tenant's log (C2SP tlog-tiles)."""
+        return self.log_resources.read(principal, path)
 
     def public_keys(self) -> list[PublicKey]:
         return sorted(self.trusted_keys.values(), key=lambda key: key.key_id)
