@@ -16,7 +16,7 @@ import pytest
 from shared.core.errors import VerificationError
 from shared.core.note import Ed25519NoteVerifier, open_note
 from shared.core.tiles import Tile
-from tests.interop.conftest import TlogCheck
+from tests.interop.go_support import TlogCheck
 from tests.interop.interop_support import (
     ORIGIN,
     DiskLog,

@@ -5,7 +5,7 @@
 // golang-golang-x-mod-dev (GO111MODULE=off GOPATH=/usr/share/gocode) and used as:
 //
 //	tlogcheck verify -vkey VKEY -origin ORIGIN -base DIR_OR_URL [-token T]
-//	          [-index 0,17,9999] [-entries] [-old OLD_CHECKPOINT_FILE]
+//	          [-index 0,17,9999] [-entries] [-old OLD_CHECKPOINT_FILE] [-checkpoint FILE]
 //	tlogcheck open -vkey VKEY -note FILE      # verify a note, print its text
 //	tlogcheck sign -name NAME -text FILE      # new key; print vkey and signed note
 //
@@ -182,6 +182,7 @@ func verify(args []string) {
 	indexList := fs.String("index", "", "comma-separated entry indexes to prove")
 	all := fs.Bool("entries", false, "re-hash every entry bundle")
 	old := fs.String("old", "", "a previously trusted checkpoint file")
+	checkpointFile := fs.String("checkpoint", "", "read the checkpoint from this file, not <base>/checkpoint")
 	fs.Parse(args)
 
 	src := &source{base: *base, token: *token}
@@ -191,7 +192,13 @@ func verify(args []string) {
 		res.Reads = src.reads
 		emit(res)
 	}
-	msg, err := src.get("checkpoint")
+	var msg []byte
+	var err error
+	if *checkpointFile != "" {
+		msg, err = os.ReadFile(*checkpointFile)
+	} else {
+		msg, err = src.get("checkpoint")
+	}
 	if err != nil {
 		fail(err)
 	}
@@ -211,13 +218,6 @@ func verify(args []string) {
 		}
 	}
 
-	leafHash := func(i int64) (tlog.Hash, error) {
-		hs, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
-		if err != nil {
-			return tlog.Hash{}, err
-		}
-		return hs[0], nil
-	}
 	bundle := func(n int64) ([][]byte, error) {
 		w := tree.N - n*(1<<height)
 		if w > 1<<height {
@@ -265,13 +265,18 @@ func verify(args []string) {
 			if err != nil {
 				fail(err)
 			}
+			// One ReadHashes per bundle: the tiles it needs are fetched once.
+			indexes := make([]int64, len(es))
+			for j := range es {
+				indexes[j] = tlog.StoredHashIndex(0, n*(1<<height)+int64(j))
+			}
+			want, err := hr.ReadHashes(indexes)
+			if err != nil {
+				fail(fmt.Errorf("leaf hashes of bundle %d: %v", n, err))
+			}
 			for j, e := range es {
 				i := n*(1<<height) + int64(j)
-				want, err := leafHash(i)
-				if err != nil {
-					fail(fmt.Errorf("leaf hash %d: %v", i, err))
-				}
-				if tlog.RecordHash(e) != want {
+				if tlog.RecordHash(e) != want[j] {
 					fail(fmt.Errorf("entry %d does not hash to its level-0 tile hash", i))
 				}
 				res.Entries++
