@@ -33,7 +33,7 @@ from shared.core.merkle import MerkleAccumulator
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
 from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
-from shared.core.tiles import TiledTree, TileReader
+from shared.core.tiles import TileAccumulator, TiledTree, TileReader
 from shared.core.verification import CheckResult, record_checks, verify_checkpoint
 from shared.publisher import CheckpointPublisher
 from shared.repository import Leaves, Repository, TenantTransaction
@@ -200,6 +200,43 @@ def _inclusion(
     return proof, CheckResult(
         "inclusion", True, f"included at index {index} of the tree of size {checkpoint.tree_size}"
     )
+
+
+class _TileAudit:
+    """Holds the stored tiles against tiles rebuilt from the records' canonical bytes."""
+
+    def __init__(self, store: TileStore) -> None:
+        self._store = store
+        self._accumulator = TileAccumulator()
+
+    def add(self, record: VersionRecord) -> None:
+        for expected in self._accumulator.append(leaf_hash(record.canonical)):
+            tile = expected.tile
+            stored = self._store.full_tiles(tile.level, [tile.index]).get(tile.index)
+            if stored is None or stored != (expected.data, expected.root):
+                raise VerificationError(
+                    f"stored tile {tile.path()} is "
+                    + ("missing" if stored is None else "not the tile of the log's records"),
+                    check="tile",
+                    seq=record.seq,
+                    expected=expected.root.hex(),
+                    found=stored[1].hex() if stored else None,
+                )
+
+    def finish(self) -> None:
+        """Full tiles beyond the records mean records were removed from the log's end."""
+        level = 0
+        while self._accumulator.full_tiles(level) or level == 0:
+            stored = self._store.count_full(level)
+            if stored > self._accumulator.full_tiles(level):
+                raise VerificationError(
+                    f"{stored} full tiles at level {level} are stored, but the log's records "
+                    f"make {self._accumulator.full_tiles(level)}: records are missing",
+                    check="truncation",
+                    expected=self._accumulator.full_tiles(level),
+                    found=stored,
+                )
+            level += 1
 
 
 class Evidence:
@@ -415,10 +452,13 @@ class Evidence:
 
     def _audit(self, tx: TenantTransaction) -> AuditReport:
         auditor = LogAuditor(self._trusted_keys, tx.checkpoints())
+        tiles = _TileAudit(TileStore(tx))
         try:
             for record in tx.iter_log():
                 auditor.add(record)
+                tiles.add(record)
             auditor.finish()
+            tiles.finish()
         except VerificationError as failure:
             return AuditReport(auditor.records_checked, auditor.checkpoints_checked, failure)
         return AuditReport(auditor.records_checked, auditor.checkpoints_checked)

@@ -42,6 +42,9 @@ _FULL_TILES = sa.text(
     "SELECT level, tile_index, hashes, root FROM registry.tiles "
     "WHERE tenant_id = :tenant AND level = :level AND tile_index = ANY(CAST(:indexes AS bigint[]))"
 )
+_COUNT_FULL = sa.text(
+    "SELECT count(*) FROM registry.tiles WHERE tenant_id = :tenant AND level = :level"
+)
 _TILE_ROOTS = sa.text(
     "SELECT count(*), string_agg(root, ''::bytea ORDER BY tile_index) FROM registry.tiles "
     "WHERE tenant_id = :tenant AND level = :level AND tile_index >= :first "
@@ -106,7 +109,7 @@ class TileStore:
             if [row[0] for row in rows] != list(range(start + 1, end + 1)):
                 raise _missing(f"records {start + 1}..{end} are not all in the log", seq=start + 1)
             return [leaf_hash(bytes(row[1])) for row in rows]
-        found = self._full_tiles(level - 1, range(start, end))
+        found = self.full_tiles(level - 1, range(start, end))
         roots = []
         for index in range(start, end):
             data, root = found.get(index, (b"", b""))
@@ -117,11 +120,14 @@ class TileStore:
 
     # --- reading -------------------------------------------------------------------
 
-    def _full_tiles(self, level: int, indexes: Sequence[int]) -> dict[int, tuple[bytes, bytes]]:
+    def full_tiles(self, level: int, indexes: Sequence[int]) -> dict[int, tuple[bytes, bytes]]:
         rows = self._conn.execute(
             _FULL_TILES, {"tenant": self._tenant, "level": level, "indexes": list(indexes)}
         )
         return {row[1]: (bytes(row[2]), bytes(row[3])) for row in rows}
+
+    def count_full(self, level: int) -> int:
+        return int(self._conn.scalar(_COUNT_FULL, {"tenant": self._tenant, "level": level}))
 
     def _partial(self, tile: Tile) -> bytes:
         if tile.level == 0:
@@ -149,7 +155,7 @@ class TileStore:
         out: dict[Tile, bytes] = {}
         for level in sorted({t.level for t in tiles if t.is_full}):
             wanted = [t for t in tiles if t.is_full and t.level == level]
-            found = self._full_tiles(level, [t.index for t in wanted])
+            found = self.full_tiles(level, [t.index for t in wanted])
             for tile in wanted:
                 if tile.index not in found:
                     raise _missing(f"{tile.path()} is not stored")

@@ -197,6 +197,38 @@ def build_full_tiles(
     return built
 
 
+class TileAccumulator:
+    """Leaf hashes in log order in, each full tile out as it completes.
+
+    Holds only the partial tile of each level (at most 255 hashes per level), so an
+    audit can hold a log of any size against its stored tiles.
+    """
+
+    def __init__(self) -> None:
+        self._partial: list[list[bytes]] = []
+        self._full: list[int] = []  # full tiles completed so far, per level
+
+    def append(self, leaf_hash: bytes) -> list[FullTile]:
+        completed: list[FullTile] = []
+        node, level = leaf_hash, 0
+        while True:
+            if level == len(self._partial):
+                self._partial.append([])
+                self._full.append(0)
+            row = self._partial[level]
+            row.append(node)
+            if len(row) < TILE_WIDTH:
+                return completed
+            data = b"".join(row)
+            completed.append(FullTile(Tile(level, self._full[level]), data, tile_root(data)))
+            row.clear()
+            self._full[level] += 1
+            node, level = completed[-1].root, level + 1
+
+    def full_tiles(self, level: int) -> int:
+        return self._full[level] if level < len(self._full) else 0
+
+
 def split_hashes(data: bytes, width: int) -> list[bytes]:
     """A tile's bytes as its ``width`` hashes; VerificationError if the length is wrong."""
     if len(data) != width * HASH_SIZE:

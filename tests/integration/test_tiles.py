@@ -184,3 +184,56 @@ def test_the_migration_refuses_an_edited_log(scratch: tuple[str, str]) -> None:
             assert conn.scalar(sa.text("SELECT to_regclass('registry.tiles')")) is None
     finally:
         engine.dispose()
+
+
+# --- the audit holds the stored tiles against the records ----------------------------
+
+
+def _as_dba(admin_engine: Engine, statement: str, tenant: str) -> None:
+    with admin_engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(sa.text(statement), {"t": tenant})
+
+
+def test_the_audit_passes_an_untouched_log(registry: Registry, admin: Principal) -> None:
+    fill(registry, admin, 600)
+    assert registry.audit(admin).valid
+
+
+def test_the_audit_reports_a_changed_tile(
+    registry: Registry, admin_engine: Engine, admin: Principal
+) -> None:
+    fill(registry, admin, 600)
+    _as_dba(
+        admin_engine,
+        "UPDATE registry.tiles SET root = sha256(root) "
+        "WHERE tenant_id = :t AND level = 0 AND tile_index = 1",
+        admin.tenant_id,
+    )
+    report = registry.audit(admin)
+    assert not report.valid and report.failure is not None
+    assert report.failure.check == "tile" and report.first_bad_seq == 512
+    assert "tile/0/001" in report.failure.detail
+
+
+def test_the_audit_reports_a_deleted_tail_and_its_checkpoints(
+    registry: Registry, admin_engine: Engine, admin: Principal
+) -> None:
+    # The DBA deletes the newest records and every checkpoint that covered them; the
+    # full tiles the deleted records completed still say how long the log was.
+    fill(registry, admin, 600)
+    registry.latest_checkpoint(admin)
+    _as_dba(
+        admin_engine,
+        "DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq > 300",
+        admin.tenant_id,
+    )
+    _as_dba(
+        admin_engine,
+        "DELETE FROM registry.checkpoints WHERE tenant_id = :t AND tree_size > 300",
+        admin.tenant_id,
+    )
+    report = registry.audit(admin)
+    assert not report.valid and report.failure is not None
+    assert report.failure.check == "truncation"
+    assert "2 full tiles at level 0 are stored" in report.failure.detail

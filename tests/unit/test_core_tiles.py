@@ -20,6 +20,7 @@ from shared.core.tiles import (
     FullTile,
     LeafTileReader,
     Tile,
+    TileAccumulator,
     TiledTree,
     build_full_tiles,
     encode_entry_bundle,
@@ -278,3 +279,17 @@ def test_building_full_tiles_append_by_append(steps: list[int]) -> None:
 def test_building_refuses_missing_earlier_hashes() -> None:
     with pytest.raises(VerificationError, match="earlier hashes"):
         build_full_tiles(200, leaves(56), lambda level, start, end: [])
+
+
+def test_the_accumulator_yields_every_full_tile_once() -> None:
+    d = leaves(65_536 + 300)
+    reference = LeafTileReader(d)
+    accumulator = TileAccumulator()
+    seen = [tile for leaf in d for tile in accumulator.append(leaf)]
+    assert sorted(t.tile for t in seen) == [t for t in tiles_for_size(len(d)) if t.is_full]
+    assert all(t.data == reference.read_tiles([t.tile])[0] for t in seen)
+    assert (accumulator.full_tiles(0), accumulator.full_tiles(1), accumulator.full_tiles(2)) == (
+        257,
+        1,
+        0,
+    )
