@@ -62,6 +62,13 @@ def audit(call: Call) -> Reply:
     return Reply(200, call.registry.audit(principal).to_dict())
 
 
+def expire_idempotency(call: Call) -> Reply:
+    principal = call.authenticate(SCOPE_ADMIN)
+    if call.request.content_length or "Transfer-Encoding" in call.request.headers:
+        call.json_body(allowed=())
+    return Reply(200, call.registry.expire_idempotency(principal))
+
+
 ROUTES = function_routes(
     "verify",
     [
@@ -75,6 +82,12 @@ ROUTES = function_routes(
         Route("GET", "/keys", "verify.keys", keys),
         Route("POST", "/audit", "verify.audit", audit),
         Route("GET", "/log/{tile_path}", "verify.log_resource", log_resource),
+        Route(
+            "POST",
+            "/maintenance/expire-idempotency",
+            "verify.expire_idempotency",
+            expire_idempotency,
+        ),
     ],
 )
 

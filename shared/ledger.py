@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import threading
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import entities
-from shared.core.canonical import canonicalize
+from shared.core.canonical import canonicalize, parse_json
 from shared.core.errors import (
     ConflictError,
     IdempotencyKeyReuseError,
@@ -33,7 +34,7 @@ from shared.core.errors import (
     ValidationError,
     VersionConflictError,
 )
-from shared.core.hashing import sha256
+from shared.core.hashing import chain_hash, digests_equal, sha256
 from shared.core.principal import SCOPE_ADMIN, SCOPE_WRITE, Principal
 from shared.core.records import RecordContent, VersionRecord, seal_records
 from shared.core.signing import Signer
@@ -42,6 +43,8 @@ from shared.repository import LogHead, Repository, TenantTransaction
 from shared.repository_tiles import TileStore
 
 MAX_BATCH = 1000
+# What an Idempotency-Key row stores: the seq range of the write, not its records.
+REPLAY_FORMAT = "plant-registry/idempotent-response/v2"
 MAX_REASON_LENGTH = 1000
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
@@ -239,7 +242,11 @@ class Ledger:
             # Tiles complete in the same transaction as their records (ADR 0006).
             TileStore(tx).append(head.seq, records, records[0].created_at)
             if idempotency_key is not None:
-                body = canonicalize([r.to_dict() for r in records])
+                # Only where the records are: a replay re-reads and re-verifies them from
+                # the log, so the row stays tiny however large the batch was.
+                body = canonicalize(
+                    {"format": REPLAY_FORMAT, "first_seq": records[0].seq, "count": len(records)}
+                )
                 tx.store_response(idempotency_key, request_hash, body, records[0].created_at)
         return WriteResult(tuple(records), checkpoint_size=head.checkpoint_size)
 
@@ -256,7 +263,7 @@ class Ledger:
         other; and the caller must hold what the original request needed: the same
         tenant, and the admin scope if that supersede certified or retired.
         """
-        records = self._guard.replayed(body, tenant_id=principal.tenant_id)
+        records = self._stored_records(tx, body, tenant_id=principal.tenant_id)
         if supersede is None:
             if any(record.supersedes is not None for record in records):
                 raise self._guard.violation(
@@ -279,6 +286,39 @@ class Ledger:
         if entities.transition_needs_admin(record.entity_type, previous.status, record.status):
             principal.require(SCOPE_ADMIN)
         return records
+
+    def _stored_records(
+        self, tx: TenantTransaction, body: bytes, *, tenant_id: str
+    ) -> tuple[VersionRecord, ...]:
+        """The records a stored response names: a seq range, read from the log and
+        verified (each record, and the chain links between them). Rows written before
+        the range format hold the records themselves, verified the same way."""
+        try:
+            document = parse_json(body)
+        except InputError:
+            document = None
+        if not (isinstance(document, dict) and document.get("format") == REPLAY_FORMAT):
+            return self._guard.replayed(body, tenant_id=tenant_id)
+        first, count = document.get("first_seq"), document.get("count")
+        if type(first) is not int or type(count) is not int or first < 1 or count < 1:
+            raise self._guard.violation("the stored response names no seq range", check="replay")
+        stored = tx.log_range(first, count)
+        if [r.seq for r in stored] != list(range(first, first + count)):
+            raise self._guard.violation(
+                f"the records of seqs {first}..{first + count - 1} are not all in the log",
+                check="replay",
+                seq=first,
+            )
+        for previous, record in itertools.pairwise(stored):
+            if not digests_equal(
+                chain_hash(previous.chain_hash, record.leaf_hash), record.chain_hash
+            ):
+                raise self._guard.violation(
+                    f"record seq {record.seq}: its chain hash does not link to seq {previous.seq}",
+                    check="chain_hash",
+                    seq=record.seq,
+                )
+        return tuple(self._guard.records(stored, use="replaying an Idempotency-Key response"))
 
     def _seal(
         self, principal: Principal, drafts: Sequence[_Draft], head: LogHead

@@ -133,6 +133,16 @@ _LOG_RANGE = sa.text(
     f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
     "WHERE v.tenant_id = :tenant AND v.seq >= :from_seq ORDER BY v.seq LIMIT :limit"
 )
+# A page of the log bounded by bytes as well as count: rows stop once the canonical
+# bytes before them reach :max_bytes (the row that crosses is included, so a caller can
+# tell a cut page from the end of the log).
+_LOG_PAGE = sa.text(
+    f"SELECT * FROM (SELECT {_RECORD_COLUMNS}, "
+    "sum(octet_length(v.canonical)) OVER (ORDER BY v.seq) - octet_length(v.canonical) "
+    "AS bytes_before FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.seq >= :from_seq ORDER BY v.seq LIMIT :limit) AS page "
+    "WHERE page.bytes_before < :max_bytes ORDER BY page.seq"
+)
 # The leaves of a proof travel as two concatenated blobs rather than one row per record:
 # decoding a thousand rows in the driver cost more than hashing them.
 _LEAVES = sa.text(
@@ -186,6 +196,11 @@ _INSERT_IDEMPOTENT = sa.text(
 _REGISTER_KEY = sa.text(
     "INSERT INTO registry.signing_keys (key_id, algorithm, public_key_pem, created_at) "
     "VALUES (:key_id, :algorithm, :pem, :created_at) ON CONFLICT (key_id) DO NOTHING"
+)
+# One bounded chunk of expiry, in its own short transaction.
+_EXPIRE_IDEMPOTENCY = sa.text(
+    "SELECT set_config('lock_timeout', :lock_timeout, true), "
+    "registry.expire_idempotency_keys(:retention_hours, :chunk)"
 )
 _REVISION = sa.text("SELECT version_num FROM alembic_version")
 
@@ -331,6 +346,11 @@ def translate_errors() -> Iterator[None]:
         raise
 
 
+def _without_data(wire: dict[str, Any]) -> dict[str, Any]:
+    wire.pop("data", None)
+    return wire
+
+
 class TenantTransaction:
     """Statements run inside one transaction scoped to one tenant."""
 
@@ -387,6 +407,14 @@ class TenantTransaction:
 
     def log_range(self, from_seq: int, limit: int) -> list[VersionRecord]:
         rows = self.conn.execute(_LOG_RANGE, self._params(from_seq=from_seq, limit=limit))
+        return [_record(row) for row in rows]
+
+    def log_page(self, from_seq: int, limit: int, max_bytes: int) -> list[VersionRecord]:
+        """Records from ``from_seq`` on, at most ``limit``, stopping at the first whose
+        canonical bytes reach ``max_bytes`` in total (that one included)."""
+        rows = self.conn.execute(
+            _LOG_PAGE, self._params(from_seq=from_seq, limit=limit, max_bytes=max_bytes)
+        )
         return [_record(row) for row in rows]
 
     def iter_log(self, batch_size: int = 1000) -> Iterator[VersionRecord]:
@@ -521,8 +549,11 @@ class TenantTransaction:
         first = records[0]
         # The wire form of a record is exactly what append_versions decodes (bytes as
         # base64 or hex); the fields it takes from its own parameters are ignored there.
+        # ``data`` stays behind: append_versions derives its jsonb copy from the canonical
+        # bytes, so a large batch crosses the wire once, as ASCII (base64 and escapes),
+        # never as a four-bytes-per-character string.
         rows = [
-            {**record.to_dict(), "name_key": name_key}
+            {**_without_data(record.to_dict()), "name_key": name_key}
             for record, name_key in zip(records, name_keys, strict=True)
         ]
         inserted = self.conn.scalar(
@@ -532,7 +563,7 @@ class TenantTransaction:
                 "created_at": first.created_at,
                 "created_by": first.created_by,
                 "key_id": first.key_id,
-                "rows": json.dumps(rows, ensure_ascii=False),
+                "rows": json.dumps(rows, ensure_ascii=True, separators=(",", ":")),
             },
         )
         return int(inserted or 0)
@@ -656,6 +687,27 @@ class Repository:
                     "created_at": created_at,
                 },
             )
+
+    def expire_idempotency_keys(
+        self, retention_hours: int, *, chunk: int = 5000, max_chunks: int = 200
+    ) -> int:
+        """Delete Idempotency-Key rows older than ``retention_hours``, every tenant's,
+        oldest first, ``chunk`` rows per short transaction; return how many went."""
+        removed = 0
+        for _ in range(max_chunks):
+            with _transaction(self.engine) as conn:
+                _, count = conn.execute(
+                    _EXPIRE_IDEMPOTENCY,
+                    {
+                        "lock_timeout": self._timeout_params()["lock_timeout"],
+                        "retention_hours": retention_hours,
+                        "chunk": chunk,
+                    },
+                ).one()
+            removed += int(count)
+            if count < chunk:
+                break
+        return removed
 
     def schema_revision(self) -> str | None:
         with _transaction(self.engine) as conn:

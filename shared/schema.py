@@ -38,7 +38,7 @@ RUNTIME_ROLE = "registry_runtime"
 
 # The alembic revision the code expects; /healthz is 200 only at this revision, and a
 # test keeps it equal to the migration head.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 # The largest values the columns hold (integer and bigint): a request for a larger
 # version or seq names something that cannot exist.
@@ -156,6 +156,8 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("tenant_id", "idempotency_key"),
     CheckConstraint("length(idempotency_key) BETWEEN 1 AND 255", name="idempotency_key_length"),
+    # Expiry (registry.expire_idempotency_keys) removes the oldest rows first.
+    Index(None, "created_at"),
 )
 
 # The tenant's Merkle tree as C2SP tlog-tiles (docs/adr/0006-tiles-storage.md): one row

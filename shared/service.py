@@ -46,7 +46,12 @@ from shared.limits import Limits
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.repository import Repository
 from shared.schema import MAX_SEQ, MAX_VERSION, SCHEMA_REVISION
-from shared.settings import DEFAULT_CHECKPOINT_EVERY, Settings
+from shared.settings import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+    DEFAULT_MAX_LOG_PAGE_BYTES,
+    Settings,
+)
 from shared.tilelog import LogResource, LogResources
 
 __all__ = [
@@ -116,7 +121,11 @@ class Registry:
         new_id: Callable[[], str] = new_entity_id,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         limits: Limits | None = None,
+        max_log_page_bytes: int = DEFAULT_MAX_LOG_PAGE_BYTES,
+        idempotency_retention_hours: int = DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
     ) -> None:
+        self.max_log_page_bytes = max_log_page_bytes
+        self.idempotency_retention_hours = idempotency_retention_hours
         self.engine = engine
         self.checkpoint_every = checkpoint_every
         # Without explicit limits (tests, tools) only the database timeouts apply; the
@@ -142,6 +151,8 @@ class Registry:
             build_publisher(settings),
             checkpoint_every=settings.checkpoint_every,
             limits=Limits.from_settings(settings),
+            max_log_page_bytes=settings.max_log_page_bytes,
+            idempotency_retention_hours=settings.idempotency_retention_hours,
         )
 
     # --- writes ----------------------------------------------------------------------
@@ -291,9 +302,17 @@ class Registry:
         if not 1 <= limit <= MAX_LOG_PAGE:
             raise InputError(f"limit must be between 1 and {MAX_LOG_PAGE}", path="limit")
         with self.repository.tenant_transaction(principal.tenant_id) as tx:
-            rows = tx.log_range(from_seq, limit + 1)
-        items = self.guard.records(rows[:limit], use="a read")
-        return LogPage(items, items[-1].seq + 1 if len(rows) > limit else None)
+            rows = tx.log_page(from_seq, limit + 1, self.max_log_page_bytes)
+        page, more = rows[:limit], len(rows) > limit
+        total = 0
+        for index, row in enumerate(page):
+            total += len(row.canonical)
+            if total > self.max_log_page_bytes and index > 0:
+                # This record would take the page past its byte budget: it opens the next.
+                page, more = page[:index], True
+                break
+        items = self.guard.records(page, use="a read")
+        return LogPage(items, items[-1].seq + 1 if more else None)
 
     # --- evidence --------------------------------------------------------------------
 
@@ -322,6 +341,16 @@ class Registry:
     def log_resource(self, principal: Principal, path: str) -> LogResource:
         """A tile or entry bundle of the tenant's log (C2SP tlog-tiles)."""
         return self.log_resources.read(principal, path)
+
+    def expire_idempotency(self, principal: Principal) -> dict[str, int]:
+        """Remove Idempotency-Key records past their retention (ADR 0009), every tenant's.
+
+        A scheduled job's command (Cloud Scheduler calls it daily); admin scope. Keys are
+        kept at least ``idempotency_retention_hours``; the log itself is never touched.
+        """
+        principal.require(SCOPE_ADMIN)
+        removed = self.repository.expire_idempotency_keys(self.idempotency_retention_hours)
+        return {"removed": removed, "retention_hours": self.idempotency_retention_hours}
 
     def public_keys(self) -> list[PublicKey]:
         return sorted(self.trusted_keys.values(), key=lambda key: key.key_id)

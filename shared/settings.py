@@ -68,6 +68,7 @@ DEFAULT_CHECKPOINT_EVERY = 100
 # A page of the log stops at this many canonical bytes even below its count limit, so one
 # response stays a few MiB however large the records are.
 DEFAULT_MAX_LOG_PAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_IDEMPOTENCY_RETENTION_HOURS = 24
 
 
 def _parse_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -154,7 +155,7 @@ class Settings:
     tenant_rate_limit_per_s: int = 500
     tenant_rate_burst: int = 1000
     audit_max_concurrent: int = 1
-    idempotency_retention_hours: int = 24
+    idempotency_retention_hours: int = DEFAULT_IDEMPOTENCY_RETENTION_HOURS
     max_log_page_bytes: int = DEFAULT_MAX_LOG_PAGE_BYTES
     db_runtime_logins: tuple[str, ...] = ()
     jwt_public_key_file: Path | None = None
