@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import statistics
 import time
 from collections.abc import Iterator
 
@@ -156,12 +155,13 @@ def test_batch_30_of_a_new_tenant_costs_what_batch_1_did(
             started = time.perf_counter()
             registry.create_batch(principal, batch)
             timings.append(time.perf_counter() - started)
-        # Three batches at each end smooth out a noisy shared machine.
-        first = statistics.median(timings[:3])
-        last = statistics.median(timings[-3:])
+        # The fastest of five batches at each end: noise on a shared machine only ever
+        # adds time, while a plan that walks the tenant's rows slows every late batch.
+        first = min(timings[:5])
+        last = min(timings[-5:])
         print(
-            f"\nplan stability: {OTHER_ROWS} other rows; batch 1-3 {first * 1e3:.1f} ms, "
-            f"batch {BATCHES - 2}-{BATCHES} {last * 1e3:.1f} ms, ratio {last / first:.2f}"
+            f"\nplan stability: {OTHER_ROWS} other rows; batch 1-5 {first * 1e3:.1f} ms, "
+            f"batch {BATCHES - 4}-{BATCHES} {last * 1e3:.1f} ms, ratio {last / first:.2f}"
         )
         assert last / first <= MAX_RATIO, [round(t * 1e3, 1) for t in timings]
         # The same, as plans: each hot lookup uses the index matching all its columns.
