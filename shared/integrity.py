@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from shared.core.canonical import parse_json
 from shared.core.errors import InputError, IntegrityViolationError, VerificationError
@@ -71,6 +71,47 @@ class RecordGuard:
         except VerificationError as exc:
             raise self._violation(exc, stored.seq, use) from exc
         return VersionRecord.of(content, seal)
+
+    def log_page(self, stored: Sequence[VersionRecord], from_seq: int) -> list[VersionRecord]:
+        """A page of the log, verified, that starts at ``from_seq`` with no seq missing and
+        each record's chain hash linked to the one before: a row a DBA deleted or moved
+        inside the page fails closed instead of leaving an unnoticed gap."""
+        records = self.records(stored, use="a read")
+        expected_seq, previous = from_seq, None
+        for record in records:
+            if record.seq != expected_seq:
+                detail, check = f"seq {expected_seq} is missing from the log", "seq"
+            elif previous is not None and not digests_equal(
+                chain_hash(previous.chain_hash, record.leaf_hash), record.chain_hash
+            ):
+                detail, check = f"its chain hash does not link to seq {previous.seq}", "chain_hash"
+            else:
+                expected_seq, previous = record.seq + 1, record
+                continue
+            raise self._violation(
+                VerificationError(f"record seq {record.seq}: {detail}", check=check),
+                record.seq,
+                "a read",
+            )
+        return records
+
+    def history(self, stored: Sequence[VersionRecord]) -> list[VersionRecord]:
+        """An entity's versions, verified, numbered 1..n with each superseding the last:
+        a version a DBA deleted or moved fails closed instead of leaving a gap."""
+        records = self.records(stored, use="a read")
+        for number, record in enumerate(records, start=1):
+            links = record.supersedes == (number - 1 if number > 1 else None)
+            if record.version != number or not links or record.entity_id != records[0].entity_id:
+                raise self._violation(
+                    VerificationError(
+                        f"record seq {record.seq}: version {number} of entity "
+                        f"{records[0].entity_id} is missing or out of place",
+                        check="version",
+                    ),
+                    record.seq,
+                    "a read",
+                )
+        return records
 
     def remember(self, sealed: Iterable[VersionRecord]) -> None:
         """Records this service sealed itself are genuine by construction."""

@@ -263,7 +263,7 @@ class Registry:
                 records = tx.history(entity_id)
         if not records:
             raise NotFoundError(f"no entity {entity_id}")
-        return self.guard.records(records, use="a read")
+        return self.guard.history(records)
 
     def list_entities(
         self,
@@ -311,7 +311,7 @@ class Registry:
                 # This record would take the page past its byte budget: it opens the next.
                 page, more = page[:index], True
                 break
-        items = self.guard.records(page, use="a read")
+        items = self.guard.log_page(page, from_seq)
         return LogPage(items, items[-1].seq + 1 if more else None)
 
     # --- evidence --------------------------------------------------------------------
