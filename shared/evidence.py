@@ -202,12 +202,21 @@ def _inclusion(
     )
 
 
+# Records per audit transaction: a few seconds of verification at most, far inside the
+# statement and idle-in-transaction timeouts.
+AUDIT_CHUNK = 5000
+
+
 class _TileAudit:
     """Holds the stored tiles against tiles rebuilt from the records' canonical bytes."""
 
     def __init__(self, store: TileStore) -> None:
         self._store = store
         self._accumulator = TileAccumulator()
+
+    def use(self, store: TileStore) -> None:
+        """Read stored tiles through ``store`` from now on (the audit's next chunk)."""
+        self._store = store
 
     def add(self, record: VersionRecord) -> None:
         for expected in self._accumulator.append(leaf_hash(record.canonical)):
@@ -445,20 +454,36 @@ class Evidence:
     # --- audit -----------------------------------------------------------------------
 
     def audit(self, principal: Principal) -> AuditReport:
-        """Re-verify the tenant's whole log in seq order, streaming; stop at the first bad seq."""
-        principal.require(SCOPE_ADMIN)
-        with self._repository.tenant_transaction(principal.tenant_id) as tx:
-            return self._audit(tx)
+        """Re-verify the tenant's whole log in seq order, streaming; stop at the first bad seq.
 
-    def _audit(self, tx: TenantTransaction) -> AuditReport:
-        auditor = LogAuditor(self._trusted_keys, tx.checkpoints())
-        tiles = _TileAudit(TileStore(tx))
+        The log is read in chunks of ``AUDIT_CHUNK`` records, each in its own short
+        transaction, so a long audit never holds a pooled connection (or a snapshot) for
+        its whole run and other requests interleave with it. The log is append-only, so
+        chunks read at different moments still form one prefix of it; the last chunk and
+        the truncation check share one transaction.
+        """
+        principal.require(SCOPE_ADMIN)
+        tenant_id = principal.tenant_id
+        with self._repository.tenant_transaction(tenant_id) as tx:
+            auditor = LogAuditor(self._trusted_keys, tx.checkpoints())
+        tiles: _TileAudit | None = None
+        next_seq = 1
         try:
-            for record in tx.iter_log():
-                auditor.add(record)
-                tiles.add(record)
-            auditor.finish()
-            tiles.finish()
+            while True:
+                with self._repository.tenant_transaction(tenant_id) as tx:
+                    if tiles is None:
+                        tiles = _TileAudit(TileStore(tx))
+                    else:
+                        tiles.use(TileStore(tx))
+                    chunk = tx.log_range(next_seq, AUDIT_CHUNK)
+                    for record in chunk:
+                        auditor.add(record)
+                        tiles.add(record)
+                    if len(chunk) < AUDIT_CHUNK:
+                        auditor.finish()
+                        tiles.finish()
+                        break
+                    next_seq = chunk[-1].seq + 1
         except VerificationError as failure:
             return AuditReport(auditor.records_checked, auditor.checkpoints_checked, failure)
         return AuditReport(auditor.records_checked, auditor.checkpoints_checked)
