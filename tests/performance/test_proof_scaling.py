@@ -42,7 +42,11 @@ def _log(registry: Registry, size: int) -> tuple[Principal, str]:
     for start in range(0, size, BATCH):
         records = registry.create_batch(
             owner,
-            [{"entity_type": "Skill", "data": skill_data()} for _ in range(BATCH)],
+            # Numbered names: random 8-hex-digit ones collide by the millionth record.
+            [
+                {"entity_type": "Skill", "data": skill_data(f"Skill {start + i}")}
+                for i in range(BATCH)
+            ],
         ).records
         if start <= size // 2 < start + BATCH:
             middle = records[size // 2 - start].entity_id
