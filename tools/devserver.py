@@ -7,7 +7,8 @@ JWT key (JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL, else a dev Ed25519 pair); export th
 so the functions read exactly the configuration a deployment would give them; then mount
 the real functions-framework apps under /create, /query, /supersede and /verify, next to
 GET /healthz and GET /openapi.json. Ctrl-C (or SIGTERM) stops the server and the
-embedded database.
+embedded database; a watchdog process (tools/pg_watchdog.py) stops the database if the
+server dies any other way, SIGKILL included.
 
 Example::
 
@@ -37,6 +38,7 @@ from werkzeug.wrappers import Request, Response
 from shared.embedded import LocalDatabase, ensure_local_database
 from shared.keys import ensure_dev_signing_key
 from shared.settings import Settings
+from tools import pg_watchdog
 from tools.mint_token import DEV_AUDIENCE, DEV_ISSUER, ensure_dev_jwt_keys, mint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,6 +176,10 @@ def main() -> int:
     settings = Settings.from_env(os.environ)
     _log("preparing the database (first run initialises the embedded PostgreSQL)")
     database = ensure_local_database(settings)
+    watchdog = None
+    if database.admin_url is not None and not settings.database_url:
+        # Stops the embedded database even if this process is SIGKILLed.
+        watchdog = pg_watchdog.start(settings.data_dir.resolve() / "postgres")
     server = None
     stopping = threading.Event()
     try:
@@ -198,6 +204,8 @@ def main() -> int:
         if server is not None:
             server.server_close()
         database.close()
+        if watchdog is not None:
+            watchdog.terminate()
         _log("stopped")
     return 0
 

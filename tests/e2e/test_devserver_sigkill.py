@@ -1,0 +1,83 @@
+"""`make run` leaves no PostgreSQL behind, even when the dev server is SIGKILLed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tools.pg_watchdog import postmaster_pid
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
+
+REPO = Path(__file__).resolve().parents[2]
+_CONFIG = {
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "INSTANCE_CONNECTION_NAME",
+    "SIGNING_KEY_FILE",
+    "KMS_KEY_VERSION",
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_JWKS_URL",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_sigkilled_dev_server_takes_its_database_down(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in _CONFIG}
+    env.update({"REGISTRY_DATA_DIR": str(tmp_path / "data"), "PORT": str(port)})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tools.devserver"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pgdata = tmp_path / "data" / "postgres"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, "the dev server exited"
+            assert time.monotonic() < deadline, "the dev server did not come up"
+            time.sleep(0.5)
+        postmaster = postmaster_pid(pgdata)
+        assert postmaster is not None and _alive(postmaster)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while _alive(postmaster):
+            assert time.monotonic() < deadline, "the embedded PostgreSQL outlived the server"
+            time.sleep(0.2)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        leftover = postmaster_pid(pgdata)
+        if leftover is not None and _alive(leftover):
+            os.kill(leftover, signal.SIGINT)
