@@ -64,8 +64,11 @@ def fast_engine(database: Database) -> Iterator[Engine]:
 
 @pytest.fixture
 def proxy(database: Database) -> Iterator[FaultProxy]:
-    unix_sock = sa.make_url(database.runtime_url).query["unix_sock"]
-    assert isinstance(unix_sock, str)
+    unix_sock = sa.make_url(database.runtime_url).query.get("unix_sock")
+    if not isinstance(unix_sock, str):
+        # The proxy fronts the embedded server's Unix socket; a TCP TEST_DATABASE_URL
+        # (the second-server CI leg) runs every other test but these.
+        pytest.skip("the fault proxy needs the embedded server's Unix socket")
     with FaultProxy(upstream_unix=unix_sock) as fault_proxy:
         yield fault_proxy
 
