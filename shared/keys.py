@@ -10,6 +10,10 @@ Example::
     path = ensure_dev_signing_key(settings.data_dir)
     signer = LocalSigner.from_pem(path.read_bytes())
 
+    # The log's checkpoint key (Ed25519 signed notes), its own key, local or in KMS.
+    checkpoint_key = load_checkpoint_signer(settings)
+    checkpoint_key.vkey("acme")    # "<LOG_ORIGIN>/acme+<key ID>+<base64>"
+
 KMS access uses google-auth's ``AuthorizedSession`` and the KMS REST API rather than the
 KMS client library: two calls do not justify another dependency tree in every function.
 """
@@ -27,6 +31,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from shared.core.checkpoints import CheckpointSigner
 from shared.core.errors import KeyServiceError
 from shared.core.hashing import sha256
 from shared.core.signing import (
@@ -42,6 +47,7 @@ from shared.google_http import HttpSession, authorized_session
 from shared.settings import Settings
 
 DEV_KEY_FILENAME = "signing-ed25519.pem"
+DEV_CHECKPOINT_KEY_FILENAME = "checkpoint-ed25519.pem"
 KMS_API = "https://cloudkms.googleapis.com/v1/"
 KMS_SCOPE = "https://www.googleapis.com/auth/cloudkms"
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -75,9 +81,22 @@ def generate_ed25519_private_key_pem() -> bytes:
 
 def ensure_dev_signing_key(data_dir: Path) -> Path:
     """Create ``data_dir/keys/signing-ed25519.pem`` (mode 0600) unless it exists."""
+    return _ensure_dev_key(data_dir, DEV_KEY_FILENAME)
+
+
+def ensure_dev_checkpoint_key(data_dir: Path) -> Path:
+    """Create ``data_dir/keys/checkpoint-ed25519.pem`` (mode 0600) unless it exists.
+
+    A key of its own, not the record key: the checkpoint key's public half is the log's
+    verifier key that clients and witnesses pin, and it signs nothing but checkpoints.
+    """
+    return _ensure_dev_key(data_dir, DEV_CHECKPOINT_KEY_FILENAME)
+
+
+def _ensure_dev_key(data_dir: Path, filename: str) -> Path:
     key_dir = data_dir / "keys"
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = key_dir / DEV_KEY_FILENAME
+    path = key_dir / filename
     try:
         # O_EXCL makes creation atomic: two dev processes starting together cannot
         # overwrite each other's key, and the file is never world-readable.
@@ -243,6 +262,40 @@ def load_signer(settings: Settings) -> Signer:
     raise KeyServiceError(
         "no signing key configured: set SIGNING_KEY_FILE or KMS_KEY_VERSION "
         "(local tooling creates a dev key with shared.keys.ensure_dev_signing_key)"
+    )
+
+
+def load_checkpoint_signer(settings: Settings) -> CheckpointSigner:
+    """The log's Ed25519 checkpoint key: CHECKPOINT_KEY_FILE, else CHECKPOINT_KMS_KEY_VERSION.
+
+    Its notes are named ``<LOG_ORIGIN>/<tenant_id>``; without LOG_ORIGIN (local commands
+    and tests) the documented dev prefix ``shared.settings.DEV_LOG_ORIGIN`` is used.
+    """
+    origin = settings.effective_log_origin
+    if settings.checkpoint_key_file is not None:
+        try:
+            pem = settings.checkpoint_key_file.read_bytes()
+        except OSError as exc:
+            raise KeyServiceError(
+                f"cannot read CHECKPOINT_KEY_FILE {settings.checkpoint_key_file}: {exc.strerror}"
+            ) from exc
+        local = LocalSigner.from_pem(pem)
+        if local.algorithm != ED25519:
+            raise KeyServiceError(
+                f"CHECKPOINT_KEY_FILE holds an {local.algorithm} key; signed notes need Ed25519"
+            )
+        return CheckpointSigner(origin, local.public_key, local.sign)
+    if settings.checkpoint_kms_key_version is not None:
+        kms = KmsSigner(settings.checkpoint_kms_key_version)
+        if kms.algorithm != ED25519:
+            raise KeyServiceError(
+                f"CHECKPOINT_KMS_KEY_VERSION is an {kms.algorithm} key; signed notes need "
+                "EC_SIGN_ED25519"
+            )
+        return CheckpointSigner(origin, kms.public_key, kms.sign)
+    raise KeyServiceError(
+        "no checkpoint key configured: set CHECKPOINT_KEY_FILE or CHECKPOINT_KMS_KEY_VERSION "
+        "(local tooling creates a dev key with shared.keys.ensure_dev_checkpoint_key)"
     )
 
 

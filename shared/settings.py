@@ -19,6 +19,10 @@ from typing import Any, TypeVar
 
 from shared.core.errors import ConfigurationError
 
+# The log origin prefix when LOG_ORIGIN is not set: local commands and tests only, since a
+# deployed service must name its own (witnesses and clients pin the origin).
+DEV_LOG_ORIGIN = "plant-registry.dev/log"
+
 # Every variable Settings reads, with what it is for. Terraform may only set these
 # (tests/infra checks it), and the README's configuration table mirrors it.
 ENVIRONMENT_VARIABLES: Mapping[str, str] = {
@@ -51,6 +55,9 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     "SIGNING_KEY_FILE": "PEM private key that signs records and checkpoints.",
     "KMS_KEY_VERSION": "Cloud KMS asymmetric key version that signs instead.",
     "TRUSTED_PUBLIC_KEYS_FILE": "PEM bundle of earlier signing keys that still verify.",
+    "CHECKPOINT_KEY_FILE": "PEM Ed25519 private key that signs checkpoint notes.",
+    "CHECKPOINT_KMS_KEY_VERSION": "Cloud KMS EC_SIGN_ED25519 key version that signs them instead.",
+    "LOG_ORIGIN": "Prefix of each tenant's log origin, <LOG_ORIGIN>/<tenant_id> (dev default).",
     "CHECKPOINT_BUCKET": "GCS bucket that signed checkpoints are published to.",
     "CHECKPOINT_EVERY": "Sign a checkpoint once this many records follow the last (100; 0 off).",
     "MAX_BODY_BYTES": "Largest accepted request body (default 1 MiB).",
@@ -106,6 +113,10 @@ def _collect(problems: list[str], default: T, parse: Callable[..., T], *args: An
         problems.append(exc.detail)
         return default
 
+
+# Host and path characters of a schema-less URL; no "+" (note key names forbid it), no
+# spaces, no scheme, no trailing slash (the tenant id follows one).
+_LOG_ORIGIN = re.compile(r"(?![a-z][a-z0-9+.-]*://)[A-Za-z0-9._~:@!$&'()*,;=%/-]{1,200}(?<!/)")
 
 _VARIABLE = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
 
@@ -166,6 +177,9 @@ class Settings:
     signing_key_file: Path | None = None
     kms_key_version: str | None = None
     trusted_public_keys_file: Path | None = None
+    checkpoint_key_file: Path | None = None
+    checkpoint_kms_key_version: str | None = None
+    log_origin: str | None = None
     checkpoint_bucket: str | None = None
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     max_body_bytes: int = 1024 * 1024
@@ -196,6 +210,23 @@ class Settings:
             problems.append(
                 "KMS_KEY_VERSION must be a full .../cryptoKeys/K/cryptoKeyVersions/N name"
             )
+        if self.checkpoint_key_file and self.checkpoint_kms_key_version:
+            problems.append(
+                "set either CHECKPOINT_KEY_FILE or CHECKPOINT_KMS_KEY_VERSION, not both"
+            )
+        if (
+            self.checkpoint_kms_key_version
+            and "/cryptoKeyVersions/" not in self.checkpoint_kms_key_version
+        ):
+            problems.append(
+                "CHECKPOINT_KMS_KEY_VERSION must be a full .../cryptoKeys/K/cryptoKeyVersions/N "
+                "name"
+            )
+        if self.log_origin is not None and not _LOG_ORIGIN.fullmatch(self.log_origin):
+            problems.append(
+                "LOG_ORIGIN must be a schema-less URL such as registry.example.com/plant: "
+                "no scheme, spaces, '+' or trailing slash"
+            )
         if self.db_lock_timeout_ms > self.db_statement_timeout_ms:
             problems.append(
                 "DB_LOCK_TIMEOUT_MS must not exceed DB_STATEMENT_TIMEOUT_MS: a lock wait is "
@@ -225,6 +256,7 @@ class Settings:
             problems.append("no signing key: set SIGNING_KEY_FILE or KMS_KEY_VERSION")
         for name, path in (
             ("SIGNING_KEY_FILE", self.signing_key_file),
+            ("CHECKPOINT_KEY_FILE", self.checkpoint_key_file),
             ("JWT_PUBLIC_KEY_FILE", self.jwt_public_key_file),
             ("TRUSTED_PUBLIC_KEYS_FILE", self.trusted_public_keys_file),
         ):
@@ -237,6 +269,11 @@ class Settings:
         problems = self.service_problems()
         if problems:
             raise configuration_error(problems)
+
+    @property
+    def effective_log_origin(self) -> str:
+        """LOG_ORIGIN, or the documented dev default for local commands and tests."""
+        return self.log_origin or DEV_LOG_ORIGIN
 
     @property
     def uses_cloud_sql(self) -> bool:
@@ -305,6 +342,9 @@ class Settings:
                 signing_key_file=_path(env, "SIGNING_KEY_FILE"),
                 kms_key_version=_text(env, "KMS_KEY_VERSION"),
                 trusted_public_keys_file=_path(env, "TRUSTED_PUBLIC_KEYS_FILE"),
+                checkpoint_key_file=_path(env, "CHECKPOINT_KEY_FILE"),
+                checkpoint_kms_key_version=_text(env, "CHECKPOINT_KMS_KEY_VERSION"),
+                log_origin=_text(env, "LOG_ORIGIN"),
                 checkpoint_bucket=_text(env, "CHECKPOINT_BUCKET"),
                 checkpoint_every=_int(
                     env, "CHECKPOINT_EVERY", DEFAULT_CHECKPOINT_EVERY, low=0, high=1_000_000

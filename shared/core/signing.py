@@ -141,6 +141,12 @@ class PublicKey:
                 key_id=self.key_id,
             ) from exc
 
+    def raw_ed25519(self) -> bytes:
+        """The 32-byte RFC 8032 encoding of an Ed25519 key (signed notes carry it)."""
+        if not isinstance(self._key, ed25519.Ed25519PublicKey):
+            raise InputError(f"key {self.key_id} is not an Ed25519 key")
+        return self._key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
     def to_dict(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "algorithm": self.algorithm, "pem": self.pem.decode()}
 

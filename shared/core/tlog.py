@@ -36,11 +36,20 @@ MAX_TREE_SIZE = 2**63 - 1
 
 
 def tenant_origin(log_origin: str, tenant_id: str) -> str:
-    """One log per tenant: ``<LOG_ORIGIN>/<tenant_id>``, a valid note key name."""
-    origin = f"{log_origin.rstrip('/')}/{tenant_id}"
-    if not valid_key_name(origin):
+    """One log per tenant: ``<LOG_ORIGIN>/<tenant_id>``, a valid note key name.
+
+    The origin doubles as the log's note key name, which may not hold "+"; tenant ids may,
+    so "+" is written ``%2B`` (ids never hold "%", so the mapping is one to one).
+    """
+    origin = f"{log_origin.rstrip('/')}/{tenant_id.replace('+', '%2B')}"
+    if not valid_key_name(origin) or "/" in tenant_id:
         raise InputError(f"{origin!r} cannot be a log origin (spaces or '+')", path="$.origin")
     return origin
+
+
+def origin_tenant(origin: str) -> str:
+    """The tenant id a log origin names: its last path segment, ``%2B`` read as "+"."""
+    return origin.rpartition("/")[2].replace("%2B", "+")
 
 
 def _malformed(detail: str) -> VerificationError:

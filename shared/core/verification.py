@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.core.canonical import canonicalize, parse_json
-from shared.core.checkpoints import Checkpoint
+from shared.core.checkpoints import Checkpoint, open_note_checkpoint
 from shared.core.errors import CanonicalizationError, InputError, VerificationError
 from shared.core.hashing import HASH_SIZE, chain_hash, digests_equal, leaf_hash
 from shared.core.records import VersionRecord, content_bytes
@@ -188,7 +188,12 @@ def verify_record(
 
 
 def verify_checkpoint(checkpoint: Checkpoint, trusted_keys: Mapping[str, PublicKey]) -> None:
-    """Raise unless the checkpoint is signed by a trusted key."""
+    """Raise unless the checkpoint is signed by a trusted key.
+
+    A note checkpoint must be the tenant's log, and its note must verify with the key and
+    state the checkpoint's size, root and time (``open_note_checkpoint``); a pre-note JSON
+    checkpoint must carry a valid signature over its statement.
+    """
     key = trusted_keys.get(checkpoint.key_id)
     if key is None:
         raise VerificationError(
@@ -197,6 +202,17 @@ def verify_checkpoint(checkpoint: Checkpoint, trusted_keys: Mapping[str, PublicK
             expected=sorted(trusted_keys),
             found=checkpoint.key_id,
         )
+    if checkpoint.note is not None:
+        try:
+            open_note_checkpoint(checkpoint, key)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"checkpoint for tree size {checkpoint.tree_size}: {exc.detail}",
+                check="checkpoint_signature",
+                expected=exc.expected,
+                found=exc.found,
+            ) from exc
+        return
     try:
         key.verify(checkpoint.statement(), checkpoint.signature)
     except VerificationError as exc:

@@ -9,7 +9,7 @@ import pytest
 
 from functions import runtime
 from shared.core.errors import ConfigurationError
-from shared.settings import ENVIRONMENT_VARIABLES, Settings
+from shared.settings import DEV_LOG_ORIGIN, ENVIRONMENT_VARIABLES, Settings
 
 KMS_KEY = "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"
 SERVICE_VARIABLES = [
@@ -138,3 +138,27 @@ def test_cold_start_logs_every_problem_once(
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://registry.example.com/plant", "registry.example.com/plant/", "a b", "a+b"]
+)
+def test_log_origin_is_a_schema_less_url_prefix(origin: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"LOG_ORIGIN": origin})
+    assert caught.value.evidence["variables"] == ["LOG_ORIGIN"]
+
+
+def test_log_origin_defaults_to_the_documented_dev_prefix() -> None:
+    assert Settings.from_env({}).effective_log_origin == DEV_LOG_ORIGIN == "plant-registry.dev/log"
+    named = Settings.from_env({"LOG_ORIGIN": "registry.example.com/plant"})
+    assert named.effective_log_origin == "registry.example.com/plant"
+
+
+def test_one_checkpoint_key_source() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"CHECKPOINT_KEY_FILE": "/k.pem", "CHECKPOINT_KMS_KEY_VERSION": "x"})
+    assert caught.value.evidence["variables"] == [
+        "CHECKPOINT_KEY_FILE",
+        "CHECKPOINT_KMS_KEY_VERSION",
+    ]

@@ -25,6 +25,7 @@ from tests.interop.interop_support import (
     signed_checkpoint,
     write_log,
 )
+from tests.unit.test_core_checkpoint_notes import GOLDEN_NOTE, checkpoint_key
 
 SIZE = 1000  # three full level-0 tiles, a partial one, a partial level-1 tile
 
@@ -192,3 +193,30 @@ def test_we_open_notes_go_signs(tlogcheck: TlogCheck, tmp_path: Path) -> None:
 
     with pytest.raises(VerificationError, match="does not verify"):
         open_note(message.replace(b"\n42\n", b"\n43\n"), [verifier])
+
+
+# --- the service's checkpoint notes ---------------------------------------------------
+
+
+def test_go_opens_our_checkpoint_note_with_our_vkey(tlogcheck: TlogCheck, tmp_path: Path) -> None:
+    # The pinned bytes of tests/unit/test_core_checkpoint_notes.py: the note text plus
+    # the log's Ed25519 signature (0x01) and its timestamped cosignature (0x04).
+    key = checkpoint_key()
+    note_file = tmp_path / "checkpoint"
+    note_file.write_bytes(GOLDEN_NOTE.encode())
+    result = tlogcheck.run("open", "-vkey", key.vkey("acme"), "-note", str(note_file))
+    assert result.returncode == 0, result.stderr
+    assert result.report["text"] == GOLDEN_NOTE.split("\n\n")[0] + "\n"
+    # Go verified the 0x01 line and set the 0x04 line aside as an unknown key's.
+    assert (result.report["signatures"], result.report["unverified"]) == (1, 1)
+
+    # Another key under the same name, and the right key under another tenant's name.
+    for vkey in (checkpoint_key("another key").vkey("acme"), key.vkey("other")):
+        refused = tlogcheck.run("open", "-vkey", vkey, "-note", str(note_file))
+        assert refused.returncode == 1, refused.stderr
+        assert "no verifiable signatures" in refused.stderr
+
+    changed = tmp_path / "changed"
+    changed.write_bytes(GOLDEN_NOTE.replace("\n3\n", "\n4\n").encode())
+    refused = tlogcheck.run("open", "-vkey", key.vkey("acme"), "-note", str(changed))
+    assert refused.returncode == 1 and "invalid signature" in refused.stderr

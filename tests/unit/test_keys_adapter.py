@@ -28,12 +28,14 @@ from shared.keys import (
     KMS_CONCURRENT_SIGNATURES,
     KmsSigner,
     crc32c,
+    ensure_dev_checkpoint_key,
     ensure_dev_signing_key,
     generate_ed25519_private_key_pem,
+    load_checkpoint_signer,
     load_signer,
     load_trusted_keys,
 )
-from shared.settings import Settings
+from shared.settings import DEV_LOG_ORIGIN, Settings
 
 KEY_VERSION = "projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"
 
@@ -341,3 +343,63 @@ def test_kms_batch_failure_is_a_key_service_error(p256_key: Any) -> None:
     kms.status = 503
     with pytest.raises(KeyServiceError):
         sign_all(signer, [b"a", b"b", b"c"])
+
+
+# --- the checkpoint key -----------------------------------------------------------------
+
+
+def test_dev_checkpoint_key_is_its_own_key(tmp_path: Path) -> None:
+    record_key = ensure_dev_signing_key(tmp_path)
+    checkpoint_key = ensure_dev_checkpoint_key(tmp_path)
+    assert checkpoint_key != record_key
+    assert checkpoint_key.read_bytes() != record_key.read_bytes()
+    assert stat.S_IMODE(checkpoint_key.stat().st_mode) == 0o600
+    assert ensure_dev_checkpoint_key(tmp_path) == checkpoint_key
+
+
+def test_checkpoint_key_from_file_signs_notes_for_each_tenant(tmp_path: Path) -> None:
+    path = ensure_dev_checkpoint_key(tmp_path)
+    key = load_checkpoint_signer(Settings(checkpoint_key_file=path))
+    assert key.log_origin == DEV_LOG_ORIGIN
+    assert key.vkey("acme").startswith(f"{DEV_LOG_ORIGIN}/acme+")
+    named = load_checkpoint_signer(
+        Settings(checkpoint_key_file=path, log_origin="registry.example.com/plant")
+    )
+    assert named.origin("acme") == "registry.example.com/plant/acme"
+    assert named.key_id == key.key_id
+
+
+def test_checkpoint_key_must_be_ed25519(tmp_path: Path, p256_key: Any) -> None:
+    path = tmp_path / "p256.pem"
+    path.write_bytes(
+        p256_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(KeyServiceError, match="signed notes need Ed25519"):
+        load_checkpoint_signer(Settings(checkpoint_key_file=path))
+    with pytest.raises(KeyServiceError, match="CHECKPOINT_KEY_FILE"):
+        load_checkpoint_signer(Settings(checkpoint_key_file=tmp_path / "absent.pem"))
+    with pytest.raises(KeyServiceError, match="CHECKPOINT_KEY_FILE or CHECKPOINT_KMS"):
+        load_checkpoint_signer(Settings())
+
+
+def test_checkpoint_key_in_kms_is_ec_sign_ed25519(
+    monkeypatch: pytest.MonkeyPatch, p256_key: Any
+) -> None:
+    private = ed25519.Ed25519PrivateKey.generate()
+    fake = FakeKms(private, "EC_SIGN_ED25519")
+    monkeypatch.setattr(keys, "_default_session", lambda: fake)
+    key = load_checkpoint_signer(
+        Settings(checkpoint_kms_key_version=KEY_VERSION, log_origin="registry.example.com/p")
+    )
+    signature = key.note_signer("acme").sign(b"registry.example.com/p/acme\n1\n")
+    # KMS signs the note text itself (pure EdDSA), so the raw key verifies it.
+    private.public_key().verify(signature.signature, b"registry.example.com/p/acme\n1\n")
+    assert fake.requests[-1][2]["json"]["data"]
+
+    monkeypatch.setattr(keys, "_default_session", lambda: FakeKms(p256_key, "EC_SIGN_P256_SHA256"))
+    with pytest.raises(KeyServiceError, match="need EC_SIGN_ED25519"):
+        load_checkpoint_signer(Settings(checkpoint_kms_key_version=KEY_VERSION))
