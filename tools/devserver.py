@@ -73,6 +73,9 @@ def configure(settings: Settings, database: LocalDatabase) -> tuple[dict[str, st
     return env, token
 
 
+_EXTRA_PATHS = ("/healthz", "/openapi.json")
+
+
 class Extras:
     """The dev server's own routes: /healthz, /openapi.json, and a 404 for the rest."""
 
@@ -82,9 +85,20 @@ class Extras:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         response: Response
-        if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+        if request.path in _EXTRA_PATHS and request.method not in ("GET", "HEAD"):
+            # The functions answer a method a path does not take with 405 and Allow; so
+            # do the dev server's own paths.
+            response = Response(
+                '{"type":"https://plant-registry.dev/problems/method-not-allowed",'
+                '"title":"Method Not Allowed","status":405,'
+                '"detail":"this resource allows only GET, HEAD"}',
+                status=405,
+                content_type="application/problem+json",
+                headers={"Allow": "GET, HEAD"},
+            )
+        elif request.path == "/healthz":
             response = self._healthz()
-        elif request.path == "/openapi.json" and request.method in ("GET", "HEAD"):
+        elif request.path == "/openapi.json":
             response = Response(OPENAPI.read_bytes(), content_type="application/json")
         else:
             response = Response(
@@ -155,7 +169,7 @@ def _banner(port: int, token: str | None) -> str:
             f"  export TOKEN={token}",
             "",
             "Try:",
-            f'  curl -s -X POST {base}/create/ -H "Authorization: Bearer $TOKEN" \\',
+            f'  curl -s -X POST {base}/create -H "Authorization: Bearer $TOKEN" \\',
             "       -H 'Content-Type: application/json' \\",
             "       -d "
             + shlex.quote(

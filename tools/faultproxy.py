@@ -3,7 +3,7 @@
 Tests and ``make chaos`` put it between the registry and the database to make the
 failures a real network produces: connections reset mid-request, a server that accepts
 but never answers (a frozen instance), refused connections, and a connection that dies
-right after COMMIT was sent, so the client cannot know whether it committed.
+at COMMIT, so the client cannot know whether it committed.
 
 Example::
 
@@ -11,8 +11,8 @@ Example::
         url = f"postgresql+pg8000://app:pw@127.0.0.1:{proxy.port}/registry"
         proxy.reset_all()                 # every open connection gets a TCP RST
         proxy.freeze = True               # stop forwarding; sockets stay open
-        proxy.drop_after(b"commit")       # forward the next COMMIT, then cut the line
-        proxy.drop_reply(b"COMMIT\\x00")     # the server committed; the client never hears
+        proxy.drop_request(b"commit")     # COMMIT never reaches the server; the line dies
+        proxy.drop_reply(b"COMMIT\\x00")   # the server committed; the client never hears
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import threading
 from types import TracebackType
 
 _CHUNK = 65536
+# Longest pattern a drop can match across two reads.
+_TAIL = 64
 
 
 def _reset(sock: socket.socket) -> None:
@@ -33,6 +35,14 @@ def _reset(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(OSError):
         sock.close()
+
+
+def _arrives(pattern: bytes | None, window: bytes, seen: int) -> bool:
+    """Whether ``pattern`` ends in the new bytes of ``window`` (its first ``seen`` bytes
+    were forwarded already, so a match wholly inside them is an old message)."""
+    if pattern is None:
+        return False
+    return window.find(pattern, max(0, seen - len(pattern) + 1)) >= 0
 
 
 class FaultProxy:
@@ -82,9 +92,12 @@ class FaultProxy:
             _reset(upstream)
         return len(pairs)
 
-    def drop_after(self, pattern: bytes) -> None:
-        """Forward the next client message containing ``pattern``, then reset the client
-        side before any reply comes back (the server still executes it)."""
+    def drop_request(self, pattern: bytes) -> None:
+        """Reset both sides instead of forwarding the client bytes that contain ``pattern``
+        (case-insensitive): the server never receives that message, so it never runs it,
+        and the client's write succeeds but its read fails, as when the line dies while
+        COMMIT is in flight. The match spans the proxy's reads, so a message split across
+        two of them is caught all the same."""
         self.dropped.clear()
         self._drop_pattern = pattern.lower()
 
@@ -125,6 +138,9 @@ class FaultProxy:
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        # The last bytes already forwarded, so that a pattern split across two reads is
+        # still found.
+        tail = b""
         try:
             while True:
                 data = source.recv(_CHUNK)
@@ -132,20 +148,24 @@ class FaultProxy:
                     break
                 while self.freeze and not self._stopped.is_set():
                     self._stopped.wait(0.05)
+                window = tail + data
+                # ``dropped`` is set before the reset: the client reacts to the reset at
+                # once, and whoever it tells must already see the event.
                 reply_pattern = self._drop_reply_pattern
-                if not from_client and reply_pattern is not None and reply_pattern in data:
+                if not from_client and _arrives(reply_pattern, window, len(tail)):
                     self._drop_reply_pattern = None
-                    _reset(sink)
                     self.dropped.set()
+                    _reset(sink)
                     break
                 pattern = self._drop_pattern
-                if from_client and pattern is not None and pattern in data.lower():
+                if from_client and _arrives(pattern, window.lower(), len(tail)):
                     self._drop_pattern = None
-                    sink.sendall(data)
-                    _reset(source)
                     self.dropped.set()
+                    _reset(sink)
+                    _reset(source)
                     break
                 sink.sendall(data)
+                tail = window[-_TAIL:]
         except OSError:
             pass
         finally:

@@ -1,4 +1,9 @@
-"""docs/openapi.json describes what the functions really do: routes and response bodies."""
+"""The OpenAPI documents describe what the functions really do: routes and response bodies.
+
+docs/openapi.json is the dev server's document (paths under each function's mount);
+docs/openapi/<function>.json, generated from it by tools/openapi_docs.py, is each
+function's own, with paths from the function's root. Both are checked against the routes.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,13 @@ from jsonschema import Draft202012Validator
 from werkzeug.test import TestResponse
 
 from functions import create, query, supersede, verify
+from tools import openapi_docs
 
 SPEC: dict[str, Any] = json.loads((REPO / "docs" / "openapi.json").read_text())
+FUNCTION_SPECS: dict[str, dict[str, Any]] = {
+    target: json.loads((REPO / "docs" / "openapi" / f"{target}.json").read_text())
+    for target in openapi_docs.FUNCTIONS
+}
 ROUTERS = {
     "create": create.ROUTES,
     "query": query.ROUTES,
@@ -23,7 +33,38 @@ ROUTERS = {
 
 
 def _spec_path(target: str, path: str) -> str:
-    return f"/{target}{path}"
+    """Where the dev server's document lists ``path`` of ``target``: under its mount."""
+    return f"/{target}" if path == "/" else f"/{target}{path}"
+
+
+def test_function_documents_are_generated_from_the_source() -> None:
+    assert openapi_docs.main(["--check"]) == 0
+
+
+def test_each_function_document_lists_exactly_its_routes_at_its_root() -> None:
+    for target, router in ROUTERS.items():
+        spec = FUNCTION_SPECS[target]
+        routes = {(route.pattern, route.method.lower()) for route in router.routes}
+        documented = {(path, method) for path, item in spec["paths"].items() for method in item}
+        assert routes == documented, target
+        assert not [path for path in spec["paths"] if path != "/" and path.endswith("/")]
+        servers = [server["url"] for server in spec["servers"]]
+        assert f"http://127.0.0.1:8080/{target}" in servers
+        assert "http://127.0.0.1:8081" in servers
+
+
+def test_records_are_typed_by_entity_type() -> None:
+    schemas = SPEC["components"]["schemas"]
+    record = schemas["VersionRecord"]
+    assert record["discriminator"]["propertyName"] == "entity_type"
+    for entity_type, ref in record["discriminator"]["mapping"].items():
+        variant = schemas[ref.split("/")[-1]]
+        typed = variant["allOf"][1]["properties"]
+        assert typed["entity_type"]["const"] == entity_type
+        assert typed["data"]["$ref"].endswith(f"/{entity_type}Data")
+    assert {ref["$ref"] for ref in record["oneOf"]} == set(
+        record["discriminator"]["mapping"].values()
+    )
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:
@@ -39,6 +80,7 @@ def test_every_route_is_documented_and_nothing_else() -> None:
         if path != "/healthz"
     }
     assert routes == documented
+    assert not [path for path in SPEC["paths"] if path.endswith("/")]
 
 
 def test_documented_query_parameters_match_the_routes() -> None:
@@ -55,16 +97,17 @@ def test_documented_query_parameters_match_the_routes() -> None:
 
 
 def check(response: TestResponse, target: str, template: str, method: str = "get") -> Any:
-    """Validate a real response against the documented schema for its status."""
-    operation = SPEC["paths"][_spec_path(target, template)][method]
+    """Validate a real response against the function's own document, for its status."""
+    spec = FUNCTION_SPECS[target]
+    operation = spec["paths"][template][method]
     status = str(response.status_code)
     assert status in operation["responses"], f"{status} undocumented for {target}{template}"
     documented = operation["responses"][status]
     if "$ref" in documented:
-        documented = SPEC["components"]["responses"][documented["$ref"].split("/")[-1]]
+        documented = spec["components"]["responses"][documented["$ref"].split("/")[-1]]
     media = response.mimetype
     assert media in documented["content"], media
-    schema = {**documented["content"][media]["schema"], "components": SPEC["components"]}
+    schema = {**documented["content"][media]["schema"], "components": spec["components"]}
     body = response.get_json(force=True)
     errors = sorted(Draft202012Validator(schema).iter_errors(body), key=str)
     assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
@@ -75,8 +118,9 @@ def check(response: TestResponse, target: str, template: str, method: str = "get
 
 
 def test_openapi_is_a_valid_schema_set() -> None:
-    Draft202012Validator.check_schema({"$defs": SPEC["components"]["schemas"]})
-    assert SPEC["openapi"].startswith("3.1")
+    for spec in (SPEC, *FUNCTION_SPECS.values()):
+        Draft202012Validator.check_schema({"$defs": spec["components"]["schemas"]})
+        assert spec["openapi"].startswith("3.1")
 
 
 @pytest.mark.integration

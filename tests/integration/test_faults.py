@@ -90,6 +90,8 @@ def test_a_stalled_lock_holder_costs_a_writer_only_the_lock_timeout(
     registry = _registry(fast_engine, signer)
     with admin_engine.connect() as holder:
         holder.execute(sa.text(_LOCK), {"t": admin.tenant_id})
+        with admin_engine.connect() as observer:  # the lock probe the commit tests rely on
+            assert observer.scalar(_HELD, {"t": admin.tenant_id}) == 1
         started = time.monotonic()
         with pytest.raises(StorageError) as raised:
             registry.create(admin, "Skill", skill_data())
@@ -238,29 +240,47 @@ def test_a_commit_acknowledgement_lost_is_retried_safely_with_its_idempotency_ke
     assert registry.get(admin, retry.records[0].entity_id).canonical == retry.records[0].canonical
 
 
-@pytest.mark.xfail(
-    reason="flaky since COMMIT is pipelined with the last writes: the proxy sometimes misses "
-    "the cut and another storage error ends the attempt; tracked in the issue 9 note",
-    strict=False,
-)
 def test_a_commit_cut_before_it_ran_is_retried_safely_with_its_idempotency_key(
-    proxied_engine: Engine, proxy: FaultProxy, signer: LocalSigner, admin: Principal
+    proxied_engine: Engine,
+    proxy: FaultProxy,
+    signer: LocalSigner,
+    admin: Principal,
+    admin_engine: Engine,
 ) -> None:
     registry = _registry(proxied_engine, signer)
     registry.create(admin, "Skill", skill_data())
     data = skill_data()
-    proxy.drop_after(b"commit")  # the line dies as COMMIT leaves
-    # A 503 either way: commit-outcome-unknown, or a plain storage error when the cut
-    # lands before the driver has handed COMMIT over.
-    with pytest.raises(StorageError):
+    # The flush that carries COMMIT (with the last writes, shared/repository_session.py)
+    # never reaches the server and the line dies: the client cannot tell this from a
+    # lost acknowledgement, so it is the same 503.
+    proxy.drop_request(b"commit")
+    with pytest.raises(CommitOutcomeUnknownError):
         registry.create(admin, "Skill", data, idempotency_key="order-18")
     assert proxy.dropped.is_set()
-    # COMMIT travels in one message with the last writes (shared/repository_session.py),
-    # so the server may or may not have run it: either the retry replays the first
-    # attempt or the first attempt left nothing and the retry writes. Exactly once.
+    # The server rolls back once it sees the line gone; wait for that rather than racing
+    # the retry against the dying session's append lock (which would be a 503 as well).
+    _wait_until_unlocked(admin_engine, admin.tenant_id)
+    assert _log_size(registry, admin.tenant_id) == 1  # nothing of the first attempt
     retry = registry.create(admin, "Skill", data, idempotency_key="order-18")
+    assert not retry.replayed  # it never committed, so the retry is the one write
     assert _log_size(registry, admin.tenant_id) == 2
     assert registry.get(admin, retry.records[0].entity_id).canonical == retry.records[0].canonical
+
+
+_HELD = sa.text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+    "AND (classid::bigint << 32 | objid::bigint) "
+    "= hashtextextended('plant-registry/append/' || :t, 0)"
+)
+
+
+def _wait_until_unlocked(admin_engine: Engine, tenant: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    with admin_engine.connect() as conn:
+        while conn.scalar(_HELD, {"t": tenant}):
+            assert time.monotonic() < deadline, "the cut session still holds the append lock"
+            time.sleep(0.02)
+            conn.rollback()
 
 
 def test_every_failure_leaves_the_repository_as_a_registry_error() -> None:
