@@ -36,6 +36,7 @@ from functions.problems import (
     problem,
 )
 from functions.routing import Route, Routes
+from shared.core.commands import IdempotencyKey, check_fields, parse_idempotency_key
 from shared.core.errors import InputError, NotFoundError, RegistryError
 from shared.core.principal import Principal
 from shared.service import Registry, WriteResult
@@ -118,19 +119,20 @@ class Call:
         return principal
 
     def json_body(
-        self,
-        *,
-        allowed: Collection[str],
-        required: Collection[str] = (),
-        batch: bool = False,
+        self, *, allowed: Collection[str] | None = None, batch: bool = False
     ) -> dict[str, object]:
-        limit = self.settings.max_batch_body_bytes if batch else self.settings.max_body_bytes
-        return inputs.read_json_object(
-            self.request, max_bytes=limit, allowed=allowed, required=required
-        )
+        """The body as a JSON object; with ``allowed``, one whose fields are all in it.
 
-    def idempotency_key(self) -> str | None:
-        return inputs.idempotency_key(self.request.headers.get("Idempotency-Key"))
+        Commands check their own fields when they are parsed (shared.core.commands).
+        """
+        limit = self.settings.max_batch_body_bytes if batch else self.settings.max_body_bytes
+        document = inputs.read_json_object(self.request, max_bytes=limit)
+        if allowed is not None:
+            check_fields(document, allowed=allowed)
+        return document
+
+    def idempotency_key(self) -> IdempotencyKey | None:
+        return parse_idempotency_key(self.request.headers.get("Idempotency-Key"))
 
 
 def health(call: Call) -> Reply:

@@ -1,15 +1,14 @@
-"""Request input: JSON bodies, query parameters and the Idempotency-Key header.
+"""Request input: JSON bodies and query parameters.
 
 Bodies are refused early and cheaply: 415 before reading when the media type is wrong,
 413 on the declared Content-Length *and* on the bytes actually read (a chunked body has
-no Content-Length), then the strict parser that matches our canonical form. Top-level
-fields are checked against the endpoint's list, and fields the service owns (tenant,
-sequence, hashes, signature, timestamps, author) are refused by name so a client cannot
-even try to set them.
+no Content-Length), then the strict parser that matches our canonical form. What the
+object may hold is the command parser's rule (shared.core.commands), as is the
+Idempotency-Key's form.
 
 Example::
 
-    body = read_json_object(request, max_bytes=1 << 20, allowed=CREATE_FIELDS)
+    command = parse_create(read_json_object(request, max_bytes=1 << 20))
     limit = int_param(args, "limit", default=50, low=1, high=200)
 """
 
@@ -21,38 +20,13 @@ from typing import Protocol
 
 from functions.problems import PayloadTooLargeError, UnsupportedMediaTypeError
 from shared.core.canonical import parse_json
+from shared.core.commands import shown_name
 from shared.core.errors import InputError
-
-# Fields the registry writes itself. Naming them in a request is an attempt to forge
-# provenance, so it gets its own message rather than a generic "unknown field".
-FORBIDDEN_FIELDS = frozenset(
-    {
-        "tenant_id",
-        "tenant",
-        "seq",
-        "leaf_hash",
-        "chain_hash",
-        "prev_chain_hash",
-        "hash",
-        "hashes",
-        "signature",
-        "key_id",
-        "signing_key_id",
-        "created_at",
-        "created_by",
-        "entity_id",
-        "version",
-        "supersedes",
-        "supersedes_version",
-        "canonical",
-    }
-)
 
 _READ_CHUNK = 64 * 1024
 # Decimal digits only: no sign, no spaces, no underscores, no exponent; ten digits is
 # beyond every limit we accept, and keeps int() away from huge inputs.
 _UNSIGNED = re.compile(r"[0-9]{1,10}\Z")
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
 _MAX_TEXT_PARAM = 1024
 
 
@@ -100,46 +74,15 @@ def read_body(request: BodyRequest, *, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_json_object(
-    request: BodyRequest,
-    *,
-    max_bytes: int,
-    allowed: Collection[str],
-    required: Collection[str] = (),
-) -> dict[str, object]:
-    """Parse the body strictly and check its top-level fields."""
+def read_json_object(request: BodyRequest, *, max_bytes: int) -> dict[str, object]:
+    """Parse the body strictly into a JSON object; its fields are the command's to check."""
     raw = read_body(request, max_bytes=max_bytes)
     if not raw:
         raise InputError("the request body is empty; send a JSON object")
     document = parse_json(raw)
     if not isinstance(document, dict):
         raise InputError("the request body must be a JSON object")
-    check_fields(document, allowed=allowed, required=required, path="$")
     return document
-
-
-def check_fields(
-    document: Mapping[str, object],
-    *,
-    allowed: Collection[str],
-    required: Collection[str],
-    path: str,
-) -> None:
-    for name in document:
-        if name in FORBIDDEN_FIELDS:
-            raise InputError(
-                f"{name} is set by the registry and cannot be sent",
-                path=f"{path}.{name}",
-            )
-    for name in document:
-        if name not in allowed:
-            # The name itself is not echoed into the path unless it is a plain
-            # identifier: it is client text and the path ends up in logs.
-            shown = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) else "?"
-            raise InputError(f"unknown field {shown!r}", path=f"{path}.{shown}")
-    for name in required:
-        if name not in document:
-            raise InputError(f"{name} is required", path=f"{path}.{name}")
 
 
 def _single(args: Mapping[str, list[str]], name: str) -> str | None:
@@ -154,7 +97,7 @@ def _single(args: Mapping[str, list[str]], name: str) -> str | None:
 def check_params(args: Mapping[str, list[str]], allowed: Collection[str]) -> None:
     for name in args:
         if name not in allowed:
-            shown = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) else "?"
+            shown = shown_name(name)
             raise InputError(f"unknown query parameter {shown!r}", path=f"query.{shown}")
 
 
@@ -197,16 +140,4 @@ def text_param(args: Mapping[str, list[str]], name: str) -> str | None:
         return None
     if not raw or len(raw) > _MAX_TEXT_PARAM or not raw.isprintable():
         raise InputError(f"{name} is not a valid value", path=f"query.{name}")
-    return raw
-
-
-def idempotency_key(raw: str | None) -> str | None:
-    """The Idempotency-Key header's value: 1-255 visible ASCII characters, or absent."""
-    if raw is None:
-        return None
-    if not _IDEMPOTENCY_KEY.match(raw):
-        raise InputError(
-            "Idempotency-Key must be 1-255 visible ASCII characters",
-            path="header.Idempotency-Key",
-        )
     return raw

@@ -10,25 +10,15 @@ import flask
 
 from functions.endpoint import Call, Reply, dispatch, function_routes, written
 from functions.routing import Route
-from shared.core.principal import SCOPE_WRITE
-
-SUPERSEDE_FIELDS = ("expected_version", "reason", "data", "status")
-SUPERSEDE_REQUIRED = ("expected_version", "reason")
+from shared.core.commands import Supersede, parse_supersede
 
 
 def supersede(call: Call) -> Reply:
-    principal = call.authenticate(SCOPE_WRITE)
-    body = call.json_body(allowed=SUPERSEDE_FIELDS, required=SUPERSEDE_REQUIRED)
-    result = call.registry.supersede(
-        principal,
-        call.params["entity_id"],
-        expected_version=body["expected_version"],
-        reason=body["reason"],
-        data=body.get("data"),
-        status=body.get("status"),
-        idempotency_key=call.idempotency_key(),
-    )
-    return written(result)
+    principal = call.authenticate(Supersede.scope)
+    body = call.json_body()
+    key = call.idempotency_key()
+    command = parse_supersede(call.params["entity_id"], body)
+    return written(call.registry.supersede(principal, command, idempotency_key=key))
 
 
 ROUTES = function_routes(

@@ -5,10 +5,14 @@ records it seals take the next seqs and link to the current chain head. Validati
 needs no database runs before the transaction; reference and name rules run inside it,
 under the lock, so they cannot race another writer of the same tenant.
 
+Commands arrive parsed (``shared.core.commands``): their shape, limits and data are
+already checked, so the ledger applies only the rules that need the log.
+
 Example::
 
     ledger = Ledger(repository, signer, RecordGuard(trusted_keys), clock=utc_now)
-    result = ledger.create(principal, [("Skill", {"name": "Python", ...})], key=None)
+    command = create_entity("Industry", {"name": "Energy", "description": "Power"})
+    result = ledger.create(principal, command, idempotency_key=None)
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +28,14 @@ from typing import Any
 
 from shared.core import entities
 from shared.core.canonical import canonicalize, parse_json
+from shared.core.commands import (
+    CreateBatch,
+    CreateEntity,
+    IdempotencyKey,
+    Supersede,
+    WriteCommand,
+    request_hash,
+)
 from shared.core.errors import (
     ConflictError,
     IdempotencyKeyReuseError,
@@ -34,20 +45,16 @@ from shared.core.errors import (
     ValidationError,
     VersionConflictError,
 )
-from shared.core.hashing import chain_hash, digests_equal, sha256
-from shared.core.principal import SCOPE_ADMIN, SCOPE_WRITE, Principal
+from shared.core.hashing import chain_hash, digests_equal
+from shared.core.principal import SCOPE_ADMIN, Principal
 from shared.core.records import RecordContent, VersionRecord, seal_records
 from shared.core.signing import Signer
 from shared.integrity import RecordGuard
 from shared.repository import LogHead, Repository, TenantTransaction
 from shared.repository_tiles import TileStore
 
-MAX_BATCH = 1000
 # What an Idempotency-Key row stores: the seq range of the write, not its records.
 REPLAY_FORMAT = "plant-registry/idempotent-response/v2"
-MAX_REASON_LENGTH = 1000
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 def utc_now() -> datetime:
@@ -62,10 +69,6 @@ def new_entity_id() -> str:
     value |= 0x7 << 76 | ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def is_entity_id(value: object) -> bool:
-    return isinstance(value, str) and _UUID.match(value) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,17 +97,6 @@ class _Draft:
     references: tuple[entities.Reference, ...]
 
 
-def _check_idempotency_key(key: str | None) -> None:
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
-        raise InputError(
-            "Idempotency-Key must be 1-255 visible ASCII characters", path="Idempotency-Key"
-        )
-
-
-def _request_hash(operation: str, request: Mapping[str, object]) -> bytes:
-    return sha256(canonicalize({"operation": operation, "request": dict(request)}))
-
-
 class Ledger:
     """Seals and appends new versions for one registry."""
 
@@ -130,89 +122,42 @@ class Ledger:
     def create(
         self,
         principal: Principal,
-        items: Sequence[tuple[str, object, object]],
+        command: CreateEntity | CreateBatch,
         *,
-        request: Mapping[str, object],
-        idempotency_key: str | None,
+        idempotency_key: IdempotencyKey | None,
     ) -> WriteResult:
-        """Create one entity per (path, entity_type, data) item, all or nothing.
-
-        ``path`` locates the item in the request ("$" or "$.entities[3]") for errors.
-        """
-        principal.require(SCOPE_WRITE)
-        _check_idempotency_key(idempotency_key)
-        if not 1 <= len(items) <= MAX_BATCH:
-            raise ValidationError(
-                f"a batch holds 1 to {MAX_BATCH} entities, not {len(items)}", path="$.entities"
-            )
-        drafts = [self._new_entity_draft(*item) for item in items]
-        request_hash = _request_hash("create", request) if idempotency_key else b""
-        return self._append(principal, drafts, idempotency_key, request_hash, supersede=None)
+        """Create every entity of ``command``, all or nothing."""
+        principal.require(command.scope)
+        drafts = [self._new_entity_draft(path, item) for path, item in command.items()]
+        return self._append(principal, command, drafts, idempotency_key)
 
     def supersede(
-        self,
-        principal: Principal,
-        entity_id: str,
-        *,
-        expected_version: object,
-        reason: object,
-        data: object | None,
-        status: object | None,
-        request: Mapping[str, object],
-        idempotency_key: str | None,
+        self, principal: Principal, command: Supersede, *, idempotency_key: IdempotencyKey | None
     ) -> WriteResult:
-        principal.require(SCOPE_WRITE)
-        _check_idempotency_key(idempotency_key)
-        if not is_entity_id(entity_id):
-            raise NotFoundError(f"no entity {entity_id!r}")
-        if type(expected_version) is not int or expected_version < 1:
-            raise InputError(
-                "expected_version is required: the version you are superseding (an integer >= 1)",
-                path="$.expected_version",
-            )
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValidationError(
-                "reason is required: say why this version exists", path="$.reason"
-            )
-        if len(reason.strip()) > MAX_REASON_LENGTH:
-            raise ValidationError(
-                f"reason is longer than {MAX_REASON_LENGTH} characters", path="$.reason"
-            )
-        if data is None and status is None:
-            raise ValidationError("a new version needs new data, a new status, or both", path="$")
-        if status is not None and not isinstance(status, str):
-            raise ValidationError("status must be a string", path="$.status")
-        request_hash = (
-            _request_hash("supersede", {"entity_id": entity_id, **request})
-            if idempotency_key
-            else b""
-        )
-        change = _Change(expected_version, reason.strip(), data, status)
-        return self._append(
-            principal, [], idempotency_key, request_hash, supersede=(entity_id, change)
-        )
+        """Append the next version of ``command.entity_id``."""
+        principal.require(command.scope)
+        return self._append(principal, command, [], idempotency_key)
 
     # --- the transaction -------------------------------------------------------------
 
     def _append(
         self,
         principal: Principal,
+        command: WriteCommand,
         drafts: list[_Draft],
-        idempotency_key: str | None,
-        request_hash: bytes,
-        *,
-        supersede: tuple[str, _Change] | None,
+        idempotency_key: IdempotencyKey | None,
     ) -> WriteResult:
         self._ensure_key_registered()
-        target = [supersede[0]] if supersede is not None else []
-        context_ids = target or _referenced(drafts)
+        supersede = command if isinstance(command, Supersede) else None
+        context_ids = [supersede.entity_id] if supersede is not None else _referenced(drafts)
+        command_hash = request_hash(command) if idempotency_key is not None else b""
         with self._repository.append_transaction(
             principal.tenant_id, idempotency_key=idempotency_key, context_ids=context_ids
         ) as (tx, head):
             if idempotency_key is not None:
                 stored = tx.find_response(idempotency_key)
                 if stored is not None:
-                    if stored.request_hash != request_hash:
+                    if stored.request_hash != command_hash:
                         raise IdempotencyKeyReuseError(
                             "this Idempotency-Key was already used with a different request",
                             path="Idempotency-Key",
@@ -227,8 +172,8 @@ class Ledger:
                 for entity_id, record in context.current.items()
             }
             if supersede is not None:
-                target_record = current.get(supersede[0])
-                drafts = [self._successor_draft(principal, target_record, *supersede)]
+                target_record = current.get(supersede.entity_id)
+                drafts = [self._successor_draft(principal, target_record, supersede)]
                 current = {
                     ref_id: self._guard.record(record, use="a reference of this write")
                     for ref_id, record in tx.current_records(_referenced(drafts)).items()
@@ -247,7 +192,7 @@ class Ledger:
                 body = canonicalize(
                     {"format": REPLAY_FORMAT, "first_seq": records[0].seq, "count": len(records)}
                 )
-                tx.store_response(idempotency_key, request_hash, body, records[0].created_at)
+                tx.store_response(idempotency_key, command_hash, body, records[0].created_at)
         return WriteResult(tuple(records), checkpoint_size=head.checkpoint_size)
 
     def _replay(
@@ -255,7 +200,7 @@ class Ledger:
         principal: Principal,
         tx: TenantTransaction,
         body: bytes,
-        supersede: tuple[str, _Change] | None,
+        supersede: Supersede | None,
     ) -> tuple[VersionRecord, ...]:
         """The stored response's records, verified, if this caller may have them.
 
@@ -273,7 +218,7 @@ class Ledger:
                 )
             return records
         [record] = records
-        if record.entity_id != supersede[0] or record.supersedes is None:
+        if record.entity_id != supersede.entity_id or record.supersedes is None:
             raise self._guard.violation(
                 "the stored response is for another entity", check="replay", seq=record.seq
             )
@@ -353,34 +298,29 @@ class Ledger:
 
     # --- rules -----------------------------------------------------------------------
 
-    def _new_entity_draft(self, path: str, entity_type: object, data: object) -> _Draft:
-        if not isinstance(entity_type, str) or entity_type not in entities.ENTITY_TYPES:
-            raise ValidationError(
-                f"entity_type must be one of {', '.join(entities.ENTITY_TYPES)}",
-                path=f"{path}.entity_type",
-            )
-        clean = entities.validate_data(entity_type, data, path=f"{path}.data")
+    def _new_entity_draft(self, path: str, item: CreateEntity) -> _Draft:
+        data = dict(item.data)
         return _Draft(
             path=f"{path}.data",
             entity_id=self._new_id(),
             version=1,
-            entity_type=entity_type,
-            status=entities.initial_status(entity_type),
-            data=clean,
-            name_key=entities.name_key(clean["name"]),
+            entity_type=item.entity_type,
+            status=entities.initial_status(item.entity_type),
+            data=data,
+            name_key=entities.name_key(data["name"]),
             reason=None,
             supersedes=None,
-            references=tuple(entities.references(entity_type, clean, path=f"{path}.data")),
+            references=tuple(entities.references(item.entity_type, data, path=f"{path}.data")),
         )
 
     def _successor_draft(
         self,
         principal: Principal,
         current: VersionRecord | None,
-        entity_id: str,
-        change: _Change,
+        change: Supersede,
     ) -> _Draft:
         """The next version of ``current``, which the guard has verified (or None)."""
+        entity_id = change.entity_id
         if current is None:
             raise NotFoundError(f"no entity {entity_id}")
         if current.version != change.expected_version:
@@ -471,11 +411,3 @@ class Ledger:
 
 def _referenced(drafts: Sequence[_Draft]) -> list[str]:
     return sorted({ref.entity_id for draft in drafts for ref in draft.references})
-
-
-@dataclasses.dataclass(frozen=True)
-class _Change:
-    expected_version: int
-    reason: str
-    data: object | None
-    status: str | None

@@ -7,7 +7,8 @@ process with ``Registry.from_settings``.
 Example::
 
     registry = Registry.from_settings(Settings.from_env(os.environ))
-    result = registry.create(principal, "Skill", {"name": "Python", ...})
+    command = parse_create({"entity_type": "Skill", "data": {"name": "Python", ...}})
+    result = registry.create(principal, command)
     report = registry.verify(principal, result.records[0].entity_id)
 """
 
@@ -26,6 +27,8 @@ from sqlalchemy.engine import Engine
 from shared.core import entities
 from shared.core.canonical import canonicalize, parse_json
 from shared.core.checkpoints import Checkpoint
+from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
+from shared.core.entities import is_entity_id
 from shared.core.errors import (
     CanonicalizationError,
     InputError,
@@ -41,7 +44,7 @@ from shared.db import build_engine
 from shared.evidence import AuditReport, ConsistencyReport, Evidence, VerificationReport
 from shared.integrity import RecordGuard
 from shared.keys import load_signer, load_trusted_keys
-from shared.ledger import Ledger, WriteResult, is_entity_id, new_entity_id, utc_now
+from shared.ledger import Ledger, WriteResult, new_entity_id, utc_now
 from shared.limits import Limits
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.repository import Repository
@@ -160,66 +163,23 @@ class Registry:
     def create(
         self,
         principal: Principal,
-        entity_type: object,
-        data: object,
+        command: CreateEntity | CreateBatch,
         *,
-        idempotency_key: str | None = None,
+        idempotency_key: IdempotencyKey | None = None,
     ) -> WriteResult:
-        result = self.ledger.create(
-            principal,
-            [("$", entity_type, data)],
-            request={"entity_type": entity_type, "data": data},
-            idempotency_key=idempotency_key,
-        )
-        return self._checkpoint_if_due(principal.tenant_id, result)
-
-    def create_batch(
-        self, principal: Principal, entities_: object, *, idempotency_key: str | None = None
-    ) -> WriteResult:
-        if not isinstance(entities_, list):
-            raise InputError("entities must be a list of {entity_type, data}", path="$.entities")
-        items: list[tuple[str, object, object]] = []
-        for i, item in enumerate(entities_):
-            path = f"$.entities[{i}]"
-            if not isinstance(item, dict):
-                raise InputError("each entity must be an object", path=path)
-            unknown = sorted(set(item) - {"entity_type", "data"})
-            if unknown:
-                raise InputError(
-                    "each entity has only entity_type and data", path=f"{path}.{unknown[0]}"
-                )
-            items.append((path, item.get("entity_type"), item.get("data")))
-        result = self.ledger.create(
-            principal, items, request={"entities": entities_}, idempotency_key=idempotency_key
-        )
+        """Create one entity or a batch, all or nothing."""
+        result = self.ledger.create(principal, command, idempotency_key=idempotency_key)
         return self._checkpoint_if_due(principal.tenant_id, result)
 
     def supersede(
         self,
         principal: Principal,
-        entity_id: str,
+        command: Supersede,
         *,
-        expected_version: object,
-        reason: object,
-        data: object | None = None,
-        status: object | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key: IdempotencyKey | None = None,
     ) -> WriteResult:
-        result = self.ledger.supersede(
-            principal,
-            entity_id,
-            expected_version=expected_version,
-            reason=reason,
-            data=data,
-            status=status,
-            request={
-                "expected_version": expected_version,
-                "reason": reason,
-                "data": data,
-                "status": status,
-            },
-            idempotency_key=idempotency_key,
-        )
+        """Append a new version of an entity (a data change, a status change, or both)."""
+        result = self.ledger.supersede(principal, command, idempotency_key=idempotency_key)
         return self._checkpoint_if_due(principal.tenant_id, result)
 
     def _checkpoint_if_due(self, tenant_id: str, result: WriteResult) -> WriteResult:

@@ -57,7 +57,8 @@ TAG_MAX = 64
 REQUIRED_SKILLS_MAX = 100
 AGENTS_MAX = 1000
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+# An entity id: a lowercase, hyphenated UUID, the one form ids are stored and compared in.
+ENTITY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 # Allowed status changes; staying in the same non-terminal status is always allowed.
 _SKILL_TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -106,7 +107,7 @@ def _enum(allowed: frozenset[str]) -> _Validator:
 def _entity_id(value: object, path: str) -> str:
     if not isinstance(value, str):
         raise ValidationError("must be an entity id string", path=path)
-    if not _UUID.match(value):
+    if not ENTITY_ID.match(value):
         raise ValidationError("must be a lowercase hyphenated UUID", path=path)
     return value
 
@@ -179,11 +180,19 @@ _SCHEMAS: Mapping[str, Mapping[str, _Field]] = {
 }
 
 
-def _require_type(entity_type: str) -> None:
-    if entity_type not in _SCHEMAS:
-        raise ValidationError(
-            f"entity_type must be one of {', '.join(ENTITY_TYPES)}", path="$.entity_type"
-        )
+def is_entity_id(value: object) -> bool:
+    return isinstance(value, str) and ENTITY_ID.match(value) is not None
+
+
+def entity_type(value: object, *, path: str = "$.entity_type") -> str:
+    """``value`` as one of ENTITY_TYPES, or ValidationError naming them."""
+    if not isinstance(value, str) or value not in _SCHEMAS:
+        raise ValidationError(f"entity_type must be one of {', '.join(ENTITY_TYPES)}", path=path)
+    return value
+
+
+def _require_type(value: str) -> None:
+    entity_type(value)
 
 
 def _key_path(path: str, key: str) -> str:

@@ -17,13 +17,20 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from shared.core import entities
 from shared.core.checkpoints import Checkpoint
+from shared.core.commands import (
+    CreateBatch,
+    CreateEntity,
+    IdempotencyKey,
+    Supersede,
+    request_hash,
+)
 from shared.core.errors import (
     IdempotencyKeyReuseError,
     InputError,
     NotFoundError,
     StorageError,
-    ValidationError,
     VersionConflictError,
 )
 from shared.core.hashing import GENESIS_CHAIN_HASH
@@ -68,7 +75,7 @@ class FakeRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._log: dict[str, list[VersionRecord]] = {}
-        self._idempotency: dict[tuple[str, str], tuple[str, WriteResult]] = {}
+        self._idempotency: dict[tuple[str, str], tuple[bytes, WriteResult]] = {}
         self.calls: list[str] = []
         self.fail_with: Exception | None = None
         # A warning to log through the real service's logger during each write.
@@ -113,7 +120,7 @@ class FakeRegistry:
         return found
 
     def _idempotent(
-        self, p: Principal, key: str | None, fingerprint: str, write: Any
+        self, p: Principal, key: str | None, fingerprint: bytes, write: Any
     ) -> WriteResult:
         if self.fail_with is not None:
             raise self.fail_with
@@ -130,92 +137,62 @@ class FakeRegistry:
                 self._idempotency[(p.tenant_id, key)] = (fingerprint, result)
             return result
 
-    @staticmethod
-    def _check(entity_type: object, data: object, path: str = "$") -> tuple[str, dict[str, Any]]:
-        if entity_type not in {"Skill", "Industry", "JobRole", "Agent", "Team"}:
-            raise ValidationError("unknown entity_type", path=f"{path}.entity_type")
-        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-            raise ValidationError("name is required", path=f"{path}.data.name")
-        assert isinstance(entity_type, str)
-        return entity_type, data
-
     # --- the Registry interface ---------------------------------------------------------
 
     def create(
         self,
         principal: Principal,
-        entity_type: object,
-        data: object,
+        command: CreateEntity | CreateBatch,
         *,
-        idempotency_key: str | None = None,
+        idempotency_key: IdempotencyKey | None = None,
     ) -> WriteResult:
-        self.calls.append("create")
-        et, d = self._check(entity_type, data)
-
-        def write() -> list[VersionRecord]:
-            entity_id = f"e{sum(len(v) for v in self._log.values()) + 1}"
-            status = "pending_certification" if et == "Skill" else "active"
-            record = self._record(principal, entity_id, 1, et, status, d, None)
-            self._log[principal.tenant_id].append(record)
-            return [record]
-
-        return self._idempotent(principal, idempotency_key, repr(("c", entity_type, data)), write)
-
-    def create_batch(
-        self, principal: Principal, entities: object, *, idempotency_key: str | None = None
-    ) -> WriteResult:
-        self.calls.append("create_batch")
-        if not isinstance(entities, list) or not 1 <= len(entities) <= 1000:
-            raise ValidationError("entities must hold 1 to 1000 items", path="$.entities")
-        checked = [
-            self._check(e.get("entity_type"), e.get("data"), f"$.entities[{i}]")
-            for i, e in enumerate(entities)
-        ]
+        self.calls.append("create" if isinstance(command, CreateEntity) else "create_batch")
+        principal.require(command.scope)
 
         def write() -> list[VersionRecord]:
             out = []
-            for et, d in checked:
-                entity_id = f"e{sum(len(v) for v in self._log.values()) + 1}"
-                record = self._record(principal, entity_id, 1, et, "active", d, None)
-                self._log[principal.tenant_id].append(record)
+            for _, item in command.items():
+                # Ids of the real form: the supersede parser refuses any other.
+                entity_id = f"00000000-0000-7000-8000-{sum(map(len, self._log.values())) + 1:012x}"
+                status = entities.initial_status(item.entity_type)
+                record = self._record(
+                    principal, entity_id, 1, item.entity_type, status, item.data, None
+                )
+                self._log.setdefault(principal.tenant_id, []).append(record)
                 out.append(record)
             return out
 
-        return self._idempotent(principal, idempotency_key, repr(("b", entities)), write)
+        return self._idempotent(principal, idempotency_key, request_hash(command), write)
 
     def supersede(
         self,
         principal: Principal,
-        entity_id: str,
+        command: Supersede,
         *,
-        expected_version: object,
-        reason: object,
-        data: object | None = None,
-        status: object | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key: IdempotencyKey | None = None,
     ) -> WriteResult:
         self.calls.append("supersede")
-        if status in {"certified", "retired"}:
+        principal.require(command.scope)
+        if command.status in {"certified", "retired"}:
             principal.require(SCOPE_ADMIN)
 
         def write() -> list[VersionRecord]:
-            current = self._versions(principal, entity_id)[-1]
-            if expected_version != current.version:
+            current = self._versions(principal, command.entity_id)[-1]
+            if command.expected_version != current.version:
                 raise VersionConflictError("stale", current_version=current.version)
             record = self._record(
                 principal,
-                entity_id,
+                command.entity_id,
                 current.version + 1,
                 current.entity_type,
-                str(status or current.status),
-                data if data is not None else current.data,
-                str(reason),
+                command.status or current.status,
+                command.data if command.data is not None else current.data,
+                command.reason,
             )
             self._log[principal.tenant_id].append(record)
             return [record]
 
-        fingerprint = repr(("s", entity_id, expected_version, reason, data, status))
-        return self._idempotent(principal, idempotency_key, fingerprint, write)
+        return self._idempotent(principal, idempotency_key, request_hash(command), write)
 
     def get(
         self, principal: Principal, entity_id: str, version: int | None = None

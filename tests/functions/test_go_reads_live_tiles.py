@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from functions import runtime
 from shared.core.checkpoints import Checkpoint
+from shared.core.commands import parse_batch
 from shared.core.hashing import sha256
 from shared.core.note import Ed25519NoteSigner, sign_note
 from shared.core.principal import Principal
@@ -60,7 +61,7 @@ def _grow(api: Api, real_registry: runtime.Runtime, upto: int, have: int) -> Non
     while have < upto:
         n = min(1000, upto - have)
         items = [{"entity_type": "Skill", "data": skill_data()} for _ in range(n)]
-        real_registry.registry.create_batch(writer, items)
+        real_registry.registry.create(writer, parse_batch({"entities": items}))
         have += n
 
 

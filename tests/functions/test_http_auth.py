@@ -17,7 +17,10 @@ from registry_fake import FakeRegistry
 
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
 
-CREATE = {"entity_type": "Skill", "data": {"name": "Python"}}
+CREATE = {
+    "entity_type": "Skill",
+    "data": {"name": "Python", "description": "d", "category": "technical"},
+}
 # One request per authenticated endpoint: (target, method, path, json body).
 ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("create", "POST", "/", CREATE),

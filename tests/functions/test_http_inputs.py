@@ -9,7 +9,7 @@ import pytest
 from http_support import MAX_BATCH_BODY, MAX_BODY, Api, assert_problem
 from registry_fake import FakeRegistry
 
-from functions.inputs import FORBIDDEN_FIELDS
+from shared.core.commands import FORBIDDEN_FIELDS
 
 SKILL = {"name": "Python", "description": "The language", "category": "technical"}
 CREATE = {"entity_type": "Skill", "data": SKILL}

@@ -37,7 +37,10 @@ def test_one_structured_line_per_request(
         "create",
         "POST",
         "/",
-        json={"entity_type": "Skill", "data": {"name": secret_name}},
+        json={
+            "entity_type": "Skill",
+            "data": {"name": secret_name, "description": "d", "category": "technical"},
+        },
         token=token,
         headers={"X-Cloud-Trace-Context": f"{TRACE}/123;o=1"},
     )
@@ -66,7 +69,7 @@ def test_failures_log_as_warning_or_error_without_the_message(
 ) -> None:
     api.call("query", "GET", "/entities/missing")
     fake_registry.fail_with = RuntimeError("row data: alice@example.com")
-    api.create("Skill", {"name": "x"})
+    api.create("Skill", {"name": "x", "description": "d", "category": "technical"})
     entries = _lines(capsys.readouterr().out)
     assert entries[0]["severity"] == "WARNING"
     assert entries[0]["error"] == "not-found"
@@ -111,7 +114,9 @@ def test_a_log_from_inside_the_service_carries_the_request_fields(
     assert isinstance(fake, FakeRegistry)
     fake.log_on_write = "checkpoint after a write failed"
     response = api.create(
-        "Skill", {"name": "x"}, headers={"X-Cloud-Trace-Context": f"{TRACE}/7;o=1"}
+        "Skill",
+        {"name": "x", "description": "d", "category": "technical"},
+        headers={"X-Cloud-Trace-Context": f"{TRACE}/7;o=1"},
     )
     assert response.status_code == 201
     entries = _lines(capsys.readouterr().out)

@@ -77,11 +77,13 @@ def test_only_safe_evidence_is_exposed() -> None:
 
 
 def test_version_conflict_carries_current_version(api: Api, fake_registry: FakeRegistry) -> None:
-    created = api.create("Skill", {"name": "Python"}).get_json()
+    data = {"name": "Python", "description": "d", "category": "technical"}
+    created = api.create("Skill", data).get_json()
     url = f"/entities/{created['entity_id']}"
-    ok = api.call("supersede", "POST", url, json={"expected_version": 1, "reason": "a"})
+    change = {"expected_version": 1, "data": data}
+    ok = api.call("supersede", "POST", url, json={**change, "reason": "a"})
     assert ok.status_code == 201
-    stale = api.call("supersede", "POST", url, json={"expected_version": 1, "reason": "b"})
+    stale = api.call("supersede", "POST", url, json={**change, "reason": "b"})
     body = assert_problem(stale, 409, "version-conflict")
     assert body["current_version"] == 2
 
@@ -92,7 +94,7 @@ def test_storage_failure_is_503_with_retry_after_and_no_detail(
     fake_registry.fail_with = errors.StorageError(
         "connection to 10.0.0.5 failed: password authentication for registry_app"
     )
-    response = api.create("Skill", {"name": "Python"})
+    response = api.create("Skill", {"name": "Python", "description": "d", "category": "technical"})
     body = assert_problem(response, 503, "storage-unavailable")
     assert response.headers["Retry-After"].isdigit()
     assert "10.0.0.5" not in response.get_data(as_text=True)
@@ -101,7 +103,7 @@ def test_storage_failure_is_503_with_retry_after_and_no_detail(
 
 def test_unexpected_exception_is_an_opaque_500(api: Api, fake_registry: FakeRegistry) -> None:
     fake_registry.fail_with = KeyError("customer-secret-value")
-    response = api.create("Skill", {"name": "Python"})
+    response = api.create("Skill", {"name": "Python", "description": "d", "category": "technical"})
     body = assert_problem(response, 500, "internal-error")
     assert "customer-secret-value" not in response.get_data(as_text=True)
     assert "KeyError" not in response.get_data(as_text=True)

@@ -135,7 +135,10 @@ def test_the_dev_server_mount_point_without_a_slash_is_the_function_root(
 ) -> None:
     """``POST /create`` creates as ``POST /create/`` does: no 308 text/html redirect."""
     client = Client(devserver.build_app())
-    body = {"entity_type": "Skill", "data": {"name": "Python"}}
+    body = {
+        "entity_type": "Skill",
+        "data": {"name": "Python", "description": "d", "category": "technical"},
+    }
     headers = {"Authorization": f"Bearer {api.token()}"}
     for path in ("/create", "/create/"):
         response = client.post(path, json=body, headers=headers)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from shared.core.commands import create_entity, parse_supersede
 from shared.core.principal import Principal
 from shared.core.records import VersionRecord
 from shared.service import Registry
@@ -29,13 +30,17 @@ def skill_data(name: str | None = None) -> dict[str, Any]:
 def create(
     registry: Registry, principal: Principal, entity_type: str, data: dict[str, Any]
 ) -> VersionRecord:
-    return registry.create(principal, entity_type, data).records[0]
+    return registry.create(principal, create_entity(entity_type, data)).records[0]
 
 
 def certified_skill(registry: Registry, admin: Principal) -> VersionRecord:
     skill = create(registry, admin, "Skill", skill_data())
     result = registry.supersede(
-        admin, skill.entity_id, expected_version=1, status="certified", reason="passed review"
+        admin,
+        parse_supersede(
+            skill.entity_id,
+            {"expected_version": 1, "status": "certified", "reason": "passed review"},
+        ),
     )
     return result.records[0]
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from shared import evidence
+from shared.core.commands import parse_batch
 from shared.core.principal import Principal
 from shared.service import Registry
 from tests.integration.helpers import Dba, skill_data
@@ -44,8 +45,11 @@ def _transactions_during(registry: Registry, action: Callable[[], object]) -> in
 def test_the_audit_works_in_short_transactions_of_bounded_chunks(
     registry: Registry, admin: Principal, runtime_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry.create_batch(
-        admin, [{"entity_type": "Skill", "data": skill_data()} for _ in range(35)]
+    registry.create(
+        admin,
+        parse_batch(
+            {"entities": [{"entity_type": "Skill", "data": skill_data()} for _ in range(35)]}
+        ),
     )
     monkeypatch.setattr(evidence, "AUDIT_CHUNK", 10)
     reports = []
@@ -58,8 +62,11 @@ def test_the_audit_works_in_short_transactions_of_bounded_chunks(
 def test_a_tamper_in_a_later_chunk_is_reported_at_its_seq(
     registry: Registry, admin: Principal, admin_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry.create_batch(
-        admin, [{"entity_type": "Skill", "data": skill_data()} for _ in range(30)]
+    registry.create(
+        admin,
+        parse_batch(
+            {"entities": [{"entity_type": "Skill", "data": skill_data()} for _ in range(30)]}
+        ),
     )
     Dba(admin_engine, admin.tenant_id).run(
         "UPDATE registry.entity_versions SET canonical = convert_to(replace(convert_from("

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import create_entity, parse_supersede
 from shared.core.errors import ConflictError
 from shared.core.principal import Principal
 from shared.db import engine_for_url
@@ -59,12 +60,15 @@ def test_concurrent_writers_never_fork_the_chain(
     def writer(_: int) -> None:
         start.wait()
         ids = [
-            concurrent.create(admin, "Skill", skill_data()).records[0].entity_id
+            concurrent.create(admin, create_entity("Skill", skill_data())).records[0].entity_id
             for _ in range(CREATES_PER_THREAD)
         ]
         for entity_id in ids:
             concurrent.supersede(
-                admin, entity_id, expected_version=1, data=skill_data(), reason="rename"
+                admin,
+                parse_supersede(
+                    entity_id, {"expected_version": 1, "data": skill_data(), "reason": "rename"}
+                ),
             )
 
     _run_threads(THREADS, writer)
@@ -120,7 +124,7 @@ def test_without_the_lock_the_unique_backstop_refuses_the_fork(
     def writer(_: int) -> None:
         start.wait()
         try:
-            unlocked.create(admin, "Skill", skill_data())
+            unlocked.create(admin, create_entity("Skill", skill_data()))
             outcomes.append("written")
         except ConflictError:
             outcomes.append("conflict")
@@ -161,12 +165,12 @@ def test_without_lock_and_backstop_the_audit_finds_the_fork(
 ) -> None:
     runtime, admin_engine = database_without_backstop
     unlocked = _unlocked_registry(runtime, registry)
-    unlocked.create(admin, "Skill", skill_data())  # seq 1, written alone
+    unlocked.create(admin, create_entity("Skill", skill_data()))  # seq 1, written alone
     start = threading.Barrier(4)
 
     def writer(_: int) -> None:
         start.wait()
-        unlocked.create(admin, "Skill", skill_data())
+        unlocked.create(admin, create_entity("Skill", skill_data()))
 
     _run_threads(4, writer)  # writers that read the same head take the same seq: a fork
     with admin_engine.begin() as conn:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from shared.core import merkle
 from shared.core.checkpoints import Checkpoint, InclusionProof
+from shared.core.commands import parse_batch, parse_supersede
 from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import leaf_hash
 from shared.core.principal import Principal
@@ -57,7 +58,12 @@ def test_verify_returns_a_proof_an_auditor_can_check_offline(
 
 def test_verify_an_older_version(registry: Registry, admin: Principal) -> None:
     skill = create(registry, admin, "Skill", skill_data())
-    registry.supersede(admin, skill.entity_id, expected_version=1, status="certified", reason="ok")
+    registry.supersede(
+        admin,
+        parse_supersede(
+            skill.entity_id, {"expected_version": 1, "status": "certified", "reason": "ok"}
+        ),
+    )
     report = registry.verify(admin, skill.entity_id, version=1)
     assert report.valid
     assert report.record.version == 1
@@ -149,9 +155,14 @@ def test_writes_sign_checkpoints_without_being_asked(
     for _ in range(12):
         create(every_five, admin, "Skill", skill_data())
     assert _checkpoint_sizes(every_five, admin.tenant_id) == [5, 10]
-    every_five.create_batch(admin, [{"entity_type": "Skill", "data": skill_data()}] * 1)
-    every_five.create_batch(
-        admin, [{"entity_type": "Skill", "data": skill_data()} for _ in range(7)]
+    every_five.create(
+        admin, parse_batch({"entities": [{"entity_type": "Skill", "data": skill_data()}] * 1})
+    )
+    every_five.create(
+        admin,
+        parse_batch(
+            {"entities": [{"entity_type": "Skill", "data": skill_data()} for _ in range(7)]}
+        ),
     )
     assert _checkpoint_sizes(every_five, admin.tenant_id) == [5, 10, 20]
     # Each was built incrementally from the previous frontier; the audit recomputes

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import IdempotencyKey, create_entity
 from shared.core.errors import CommitOutcomeUnknownError, RegistryError, StorageError
 from shared.core.principal import Principal
 from shared.core.signing import LocalSigner
@@ -94,12 +95,12 @@ def test_a_stalled_lock_holder_costs_a_writer_only_the_lock_timeout(
             assert observer.scalar(_HELD, {"t": admin.tenant_id}) == 1
         started = time.monotonic()
         with pytest.raises(StorageError) as raised:
-            registry.create(admin, "Skill", skill_data())
+            registry.create(admin, create_entity("Skill", skill_data()))
         waited = time.monotonic() - started
     assert raised.value.evidence["sqlstate"] == "55P03"
     assert 0.25 <= waited < 2.5, waited
     assert _log_size(registry, admin.tenant_id) == 0  # nothing partial
-    assert registry.create(admin, "Skill", skill_data()).records[0].seq == 1
+    assert registry.create(admin, create_entity("Skill", skill_data())).records[0].seq == 1
 
 
 def test_timeouts_are_set_inside_the_transaction_only(
@@ -143,7 +144,7 @@ def test_the_server_ends_a_transaction_left_idle(
         time.sleep(1.0)  # a frozen client holding the tenant's lock
         tx.head()
     # The lock went with the session: the next writer gets it at once.
-    assert registry.create(admin, "Skill", skill_data()).records[0].seq == 1
+    assert registry.create(admin, create_entity("Skill", skill_data())).records[0].seq == 1
 
 
 def test_connecting_to_a_server_that_never_answers_times_out() -> None:
@@ -171,7 +172,7 @@ def test_a_frozen_server_fails_the_request_within_the_read_timeout(
     proxied_engine: Engine, proxy: FaultProxy, signer: LocalSigner, admin: Principal
 ) -> None:
     registry = _registry(proxied_engine, signer)
-    registry.create(admin, "Skill", skill_data())
+    registry.create(admin, create_entity("Skill", skill_data()))
     proxy.freeze = True  # a SIGSTOPped instance: TCP up, nothing answers
     started = time.monotonic()
     with pytest.raises(StorageError):
@@ -180,7 +181,7 @@ def test_a_frozen_server_fails_the_request_within_the_read_timeout(
     assert time.monotonic() - started < 5
     proxy.freeze = False
     proxy.reset_all()
-    assert registry.create(admin, "Skill", skill_data()).records[0].seq == 2
+    assert registry.create(admin, create_entity("Skill", skill_data())).records[0].seq == 2
 
 
 # --- never a 500 for a transient fault -----------------------------------------------
@@ -190,18 +191,18 @@ def test_connections_reset_under_the_pool_are_replaced_not_reported(
     proxied_engine: Engine, proxy: FaultProxy, signer: LocalSigner, admin: Principal
 ) -> None:
     registry = _registry(proxied_engine, signer)
-    first = registry.create(admin, "Skill", skill_data()).records[0]
+    first = registry.create(admin, create_entity("Skill", skill_data())).records[0]
     for _ in range(3):
         assert proxy.reset_all() >= 1  # a backend-terminate storm between requests
         assert registry.get(admin, first.entity_id).seq == first.seq
-    assert registry.create(admin, "Skill", skill_data()).records[0].seq == 2
+    assert registry.create(admin, create_entity("Skill", skill_data())).records[0].seq == 2
 
 
 def test_a_reset_mid_transaction_is_a_storage_error_and_writes_nothing(
     proxied_engine: Engine, proxy: FaultProxy, signer: LocalSigner, admin: Principal
 ) -> None:
     registry = _registry(proxied_engine, signer)
-    registry.create(admin, "Skill", skill_data())
+    registry.create(admin, create_entity("Skill", skill_data()))
     with (
         pytest.raises(StorageError),
         registry.repository.append_transaction(admin.tenant_id) as (tx, _head),
@@ -218,23 +219,27 @@ def test_refused_connections_are_a_storage_error(
     proxy.refuse = True
     proxy.reset_all()
     with pytest.raises(StorageError):
-        registry.create(admin, "Skill", skill_data())
+        registry.create(admin, create_entity("Skill", skill_data()))
     proxy.refuse = False
-    assert registry.create(admin, "Skill", skill_data()).records[0].seq == 1
+    assert registry.create(admin, create_entity("Skill", skill_data())).records[0].seq == 1
 
 
 def test_a_commit_acknowledgement_lost_is_retried_safely_with_its_idempotency_key(
     proxied_engine: Engine, proxy: FaultProxy, signer: LocalSigner, admin: Principal
 ) -> None:
     registry = _registry(proxied_engine, signer)
-    registry.create(admin, "Skill", skill_data())  # the signing key is registered
+    registry.create(admin, create_entity("Skill", skill_data()))  # the signing key is registered
     data = skill_data()
     proxy.drop_reply(b"COMMIT\x00")  # the server commits; its answer never arrives
     with pytest.raises(CommitOutcomeUnknownError):
-        registry.create(admin, "Skill", data, idempotency_key="order-17")
+        registry.create(
+            admin, create_entity("Skill", data), idempotency_key=IdempotencyKey("order-17")
+        )
     assert proxy.dropped.is_set()
     # The write is durable: the retry replays it instead of making a second one.
-    retry = registry.create(admin, "Skill", data, idempotency_key="order-17")
+    retry = registry.create(
+        admin, create_entity("Skill", data), idempotency_key=IdempotencyKey("order-17")
+    )
     assert retry.replayed
     assert _log_size(registry, admin.tenant_id) == 2
     assert registry.get(admin, retry.records[0].entity_id).canonical == retry.records[0].canonical
@@ -248,20 +253,24 @@ def test_a_commit_cut_before_it_ran_is_retried_safely_with_its_idempotency_key(
     admin_engine: Engine,
 ) -> None:
     registry = _registry(proxied_engine, signer)
-    registry.create(admin, "Skill", skill_data())
+    registry.create(admin, create_entity("Skill", skill_data()))
     data = skill_data()
     # The flush that carries COMMIT (with the last writes, shared/repository_session.py)
     # never reaches the server and the line dies: the client cannot tell this from a
     # lost acknowledgement, so it is the same 503.
     proxy.drop_request(b"commit")
     with pytest.raises(CommitOutcomeUnknownError):
-        registry.create(admin, "Skill", data, idempotency_key="order-18")
+        registry.create(
+            admin, create_entity("Skill", data), idempotency_key=IdempotencyKey("order-18")
+        )
     assert proxy.dropped.is_set()
     # The server rolls back once it sees the line gone; wait for that rather than racing
     # the retry against the dying session's append lock (which would be a 503 as well).
     _wait_until_unlocked(admin_engine, admin.tenant_id)
     assert _log_size(registry, admin.tenant_id) == 1  # nothing of the first attempt
-    retry = registry.create(admin, "Skill", data, idempotency_key="order-18")
+    retry = registry.create(
+        admin, create_entity("Skill", data), idempotency_key=IdempotencyKey("order-18")
+    )
     assert not retry.replayed  # it never committed, so the retry is the one write
     assert _log_size(registry, admin.tenant_id) == 2
     assert registry.get(admin, retry.records[0].entity_id).canonical == retry.records[0].canonical

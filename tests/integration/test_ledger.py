@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.core.commands import IdempotencyKey, create_entity, parse_batch, parse_supersede
 from shared.core.errors import (
     ConflictError,
     IdempotencyKeyReuseError,
@@ -53,7 +54,11 @@ def test_seq_and_chain_advance_per_tenant(registry: Registry, admin: Principal) 
 def test_supersede_creates_linked_version_and_history(registry: Registry, admin: Principal) -> None:
     skill = create(registry, admin, "Skill", skill_data())
     certified = registry.supersede(
-        admin, skill.entity_id, expected_version=1, status="certified", reason="review passed"
+        admin,
+        parse_supersede(
+            skill.entity_id,
+            {"expected_version": 1, "status": "certified", "reason": "review passed"},
+        ),
     ).records[0]
     assert (certified.version, certified.supersedes, certified.status) == (2, 1, "certified")
     assert certified.data == skill.data
@@ -67,7 +72,10 @@ def test_stale_expected_version_is_a_conflict(registry: Registry, admin: Princip
     skill = certified_skill(registry, admin)
     with pytest.raises(VersionConflictError) as err:
         registry.supersede(
-            admin, skill.entity_id, expected_version=1, data=skill_data(), reason="stale"
+            admin,
+            parse_supersede(
+                skill.entity_id, {"expected_version": 1, "data": skill_data(), "reason": "stale"}
+            ),
         )
     assert err.value.current_version == 2
 
@@ -78,20 +86,30 @@ def test_certify_and_retire_need_admin(
 ) -> None:
     skill = create(registry, writer, "Skill", skill_data())
     with pytest.raises(PermissionDeniedError):
-        registry.supersede(writer, skill.entity_id, expected_version=1, status=status, reason="r")
+        registry.supersede(
+            writer,
+            parse_supersede(
+                skill.entity_id, {"expected_version": 1, "status": status, "reason": "r"}
+            ),
+        )
     assert registry.get(admin, skill.entity_id).version == 1
 
 
 def test_retired_is_terminal(registry: Registry, admin: Principal) -> None:
     ind = industry(registry, admin)
-    registry.supersede(admin, ind.entity_id, expected_version=1, status="retired", reason="gone")
+    registry.supersede(
+        admin,
+        parse_supersede(
+            ind.entity_id, {"expected_version": 1, "status": "retired", "reason": "gone"}
+        ),
+    )
     with pytest.raises(TransitionError):
         registry.supersede(
             admin,
-            ind.entity_id,
-            expected_version=2,
-            data={"name": "x", "description": "y"},
-            reason="r",
+            parse_supersede(
+                ind.entity_id,
+                {"expected_version": 2, "data": {"name": "x", "description": "y"}, "reason": "r"},
+            ),
         )
 
 
@@ -99,7 +117,10 @@ def test_invalid_transition_is_refused(registry: Registry, admin: Principal) -> 
     skill = create(registry, admin, "Skill", skill_data())
     with pytest.raises(TransitionError):
         registry.supersede(
-            admin, skill.entity_id, expected_version=1, status="deprecated", reason="r"
+            admin,
+            parse_supersede(
+                skill.entity_id, {"expected_version": 1, "status": "deprecated", "reason": "r"}
+            ),
         )
 
 
@@ -112,7 +133,12 @@ def test_names_are_unique_per_type_among_live_entities(
         create(registry, admin, "Skill", skill_data(f"  {name.upper()} "))
     # Another type may share the name; a retired entity frees it.
     create(registry, admin, "Industry", {"name": name, "description": "d"})
-    registry.supersede(admin, first.entity_id, expected_version=1, status="retired", reason="r")
+    registry.supersede(
+        admin,
+        parse_supersede(
+            first.entity_id, {"expected_version": 1, "status": "retired", "reason": "r"}
+        ),
+    )
     assert create(registry, admin, "Skill", skill_data(name)).version == 1
 
 
@@ -162,7 +188,10 @@ def test_agent_and_team_references(registry: Registry, admin: Principal) -> None
         },
     )
     assert team.status == "active"
-    registry.supersede(admin, ind.entity_id, expected_version=1, status="retired", reason="r")
+    registry.supersede(
+        admin,
+        parse_supersede(ind.entity_id, {"expected_version": 1, "status": "retired", "reason": "r"}),
+    )
     with pytest.raises(ValidationError, match="retired"):
         create(registry, admin, "Agent", {**agent_data, "name": unique("Agent")})
     with pytest.raises(ValidationError):
@@ -178,10 +207,10 @@ def test_batch_is_all_or_nothing(registry: Registry, admin: Principal) -> None:
     good = [{"entity_type": "Skill", "data": skill_data()} for _ in range(3)]
     bad = {"entity_type": "Skill", "data": {**skill_data(), "category": "nope"}}
     with pytest.raises(ValidationError) as err:
-        registry.create_batch(admin, [*good, bad])
+        registry.create(admin, parse_batch({"entities": [*good, bad]}))
     assert err.value.path == "$.entities[3].data.category"
     assert registry.log(admin).items == []
-    result = registry.create_batch(admin, good)
+    result = registry.create(admin, parse_batch({"entities": good}))
     assert [r.seq for r in result.records] == [1, 2, 3]
 
 
@@ -190,44 +219,61 @@ def test_batch_rejects_duplicate_names_and_size_limits(
 ) -> None:
     data = skill_data()
     with pytest.raises(ConflictError):
-        registry.create_batch(admin, [{"entity_type": "Skill", "data": data}] * 2)
+        registry.create(
+            admin, parse_batch({"entities": [{"entity_type": "Skill", "data": data}] * 2})
+        )
     with pytest.raises(ValidationError):
-        registry.create_batch(admin, [])
+        registry.create(admin, parse_batch({"entities": []}))
     with pytest.raises(ValidationError):
-        registry.create_batch(admin, [{"entity_type": "Skill", "data": skill_data()}] * 1001)
+        registry.create(
+            admin,
+            parse_batch({"entities": [{"entity_type": "Skill", "data": skill_data()}] * 1001}),
+        )
     assert registry.log(admin).items == []
 
 
 def test_batch_of_1000(registry: Registry, admin: Principal) -> None:
     items = [{"entity_type": "Skill", "data": skill_data()} for _ in range(1000)]
-    result = registry.create_batch(admin, items)
+    result = registry.create(admin, parse_batch({"entities": items}))
     assert len(result.records) == 1000
     assert registry.audit(admin).valid
 
 
 def test_idempotent_replay_and_key_reuse(registry: Registry, admin: Principal) -> None:
     data = skill_data()
-    first = registry.create(admin, "Skill", data, idempotency_key="key-1")
-    again = registry.create(admin, "Skill", data, idempotency_key="key-1")
+    first = registry.create(
+        admin, create_entity("Skill", data), idempotency_key=IdempotencyKey("key-1")
+    )
+    again = registry.create(
+        admin, create_entity("Skill", data), idempotency_key=IdempotencyKey("key-1")
+    )
     assert again.replayed and not first.replayed
     assert again.records == first.records
     with pytest.raises(IdempotencyKeyReuseError):
-        registry.create(admin, "Skill", skill_data(), idempotency_key="key-1")
+        registry.create(
+            admin, create_entity("Skill", skill_data()), idempotency_key=IdempotencyKey("key-1")
+        )
     assert len(registry.log(admin).items) == 1
 
 
 def test_failed_write_leaves_nothing(registry: Registry, admin: Principal) -> None:
     with pytest.raises(ValidationError):
-        registry.create(admin, "Skill", {**skill_data(), "category": "bogus"}, idempotency_key="k")
+        registry.create(
+            admin,
+            create_entity("Skill", {**skill_data(), "category": "bogus"}),
+            idempotency_key=IdempotencyKey("k"),
+        )
     assert registry.log(admin).items == []
     # The key was not consumed by the failed attempt.
-    assert not registry.create(admin, "Skill", skill_data(), idempotency_key="k").replayed
+    assert not registry.create(
+        admin, create_entity("Skill", skill_data()), idempotency_key=IdempotencyKey("k")
+    ).replayed
 
 
 def test_read_scope_cannot_write(registry: Registry, tenant: str) -> None:
     reader = Principal("r", tenant, frozenset({SCOPE_READ}))
     with pytest.raises(PermissionDeniedError):
-        registry.create(reader, "Skill", skill_data())
+        registry.create(reader, create_entity("Skill", skill_data()))
 
 
 def test_other_tenants_entities_are_not_found(registry: Registry, admin: Principal) -> None:
@@ -238,7 +284,10 @@ def test_other_tenants_entities_are_not_found(registry: Registry, admin: Princip
         lambda: registry.history(intruder, skill.entity_id),
         lambda: registry.verify(intruder, skill.entity_id),
         lambda: registry.supersede(
-            intruder, skill.entity_id, expected_version=1, status="certified", reason="r"
+            intruder,
+            parse_supersede(
+                skill.entity_id, {"expected_version": 1, "status": "certified", "reason": "r"}
+            ),
         ),
     ):
         with pytest.raises(NotFoundError):
@@ -248,7 +297,10 @@ def test_other_tenants_entities_are_not_found(registry: Registry, admin: Princip
 def test_list_filters_and_keyset_pagination(registry: Registry, admin: Principal) -> None:
     made = [create(registry, admin, "Skill", skill_data()).entity_id for _ in range(7)]
     create(registry, admin, "Industry", {"name": unique("I"), "description": "d"})
-    registry.supersede(admin, made[0], expected_version=1, status="certified", reason="ok")
+    registry.supersede(
+        admin,
+        parse_supersede(made[0], {"expected_version": 1, "status": "certified", "reason": "ok"}),
+    )
     seen: list[str] = []
     cursor = None
     while True:
@@ -290,7 +342,10 @@ def test_log_pages_in_seq_order(registry: Registry, admin: Principal) -> None:
 def test_data_carried_forward_from_canonical_bytes(registry: Registry, admin: Principal) -> None:
     skill = create(registry, admin, "Skill", skill_data())
     newer = registry.supersede(
-        admin, skill.entity_id, expected_version=1, status="certified", reason="ok"
+        admin,
+        parse_supersede(
+            skill.entity_id, {"expected_version": 1, "status": "certified", "reason": "ok"}
+        ),
     ).records[0]
     assert newer.data == skill.data
     assert registry.verify(admin, skill.entity_id).valid

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from shared.core.commands import create_entity, parse_batch
 from shared.core.principal import Principal
 from shared.core.signing import LocalSigner
 from shared.db import engine_for_url
@@ -63,9 +64,9 @@ def test_a_create_takes_at_most_three_round_trips(
     counted: tuple[Registry, RoundTripCounter], principal: Principal
 ) -> None:
     registry, counter = counted
-    registry.create(principal, "Skill", skill_data())  # warm: statements prepared
+    registry.create(principal, create_entity("Skill", skill_data()))  # warm: statements prepared
     with counter.measure() as trips:
-        record = registry.create(principal, "Skill", skill_data()).records[0]
+        record = registry.create(principal, create_entity("Skill", skill_data())).records[0]
     assert record.seq == 2
     assert trips.count <= CREATE_ROUND_TRIPS, f"a create took {trips.count} round trips"
 
@@ -74,7 +75,7 @@ def test_a_get_takes_at_most_two_round_trips(
     counted: tuple[Registry, RoundTripCounter], principal: Principal
 ) -> None:
     registry, counter = counted
-    record = registry.create(principal, "Skill", skill_data()).records[0]
+    record = registry.create(principal, create_entity("Skill", skill_data())).records[0]
     registry.get(principal, record.entity_id)  # warm
     with counter.measure() as current:
         assert registry.get(principal, record.entity_id) == record
@@ -88,10 +89,10 @@ def test_a_batch_costs_the_same_round_trips_as_one_create(
     counted: tuple[Registry, RoundTripCounter], principal: Principal
 ) -> None:
     registry, counter = counted
-    registry.create(principal, "Skill", skill_data())
+    registry.create(principal, create_entity("Skill", skill_data()))
     items = [{"entity_type": "Skill", "data": skill_data()} for _ in range(50)]
     with counter.measure() as trips:
-        records = registry.create_batch(principal, items).records
+        records = registry.create(principal, parse_batch({"entities": items})).records
     assert len(records) == 50
     assert trips.count <= CREATE_ROUND_TRIPS, f"a batch took {trips.count} round trips"
 
@@ -101,7 +102,7 @@ def test_reads_see_only_their_tenant_on_a_shared_connection(
 ) -> None:
     """The pipelined read still sets the tenant inside its own transaction."""
     registry, _ = counted
-    record = registry.create(principal, "Skill", skill_data()).records[0]
+    record = registry.create(principal, create_entity("Skill", skill_data())).records[0]
     other = Principal("eve@example.com", f"rt-{uuid.uuid4().hex[:12]}", ALL_SCOPES)
     with pytest.raises(Exception, match="no entity"):
         registry.get(other, record.entity_id)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import create_entity, parse_batch
 from shared.core.errors import VerificationError
 from shared.core.hashing import leaf_hash
 from shared.core.merkle import inclusion_proof, root, verify_inclusion
@@ -30,8 +31,11 @@ pytestmark = pytest.mark.integration
 def fill(registry: Registry, principal: Principal, n: int, batch: int = 250) -> None:
     while n > 0:
         size = min(batch, n)
-        registry.create_batch(
-            principal, [{"entity_type": "Skill", "data": skill_data()} for _ in range(size)]
+        registry.create(
+            principal,
+            parse_batch(
+                {"entities": [{"entity_type": "Skill", "data": skill_data()} for _ in range(size)]}
+            ),
         )
         n -= size
 
@@ -49,7 +53,7 @@ def test_appends_write_exactly_the_full_tiles(
     # Sizes that cross tile boundaries in the middle of a batch, and one by one.
     fill(registry, admin, 700, batch=300)
     for _ in range(70):
-        registry.create(admin, "Skill", skill_data())
+        registry.create(admin, create_entity("Skill", skill_data()))
     leaves = stored_leaves(repository, admin.tenant_id)
     assert len(leaves) == 770
     reference = LeafTileReader(leaves)

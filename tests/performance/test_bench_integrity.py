@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from shared.core import entities
 from shared.core.canonical import parse_json
+from shared.core.commands import create_entity, parse_supersede
 from shared.core.principal import Principal
 from shared.core.records import RecordContent, VersionRecord, seal_records
 from shared.core.signing import LocalSigner
@@ -58,9 +59,12 @@ def skills(plain: Registry, owner: Principal) -> list[str]:
     """Three certified skills for JobRoles to require."""
     ids = []
     for _ in range(3):
-        skill = plain.create(owner, "Skill", skill_data()).records[0]
+        skill = plain.create(owner, create_entity("Skill", skill_data())).records[0]
         plain.supersede(
-            owner, skill.entity_id, expected_version=1, status="certified", reason="bench"
+            owner,
+            parse_supersede(
+                skill.entity_id, {"expected_version": 1, "status": "certified", "reason": "bench"}
+            ),
         )
         ids.append(skill.entity_id)
     return ids
@@ -129,7 +133,9 @@ def _unverified_supersede(registry: Registry, principal: Principal, entity_id: s
 
 
 def test_create_verified(benchmark: Any, plain: Registry, owner: Principal) -> None:
-    benchmark(lambda: plain.create(owner, "Skill", skill_data(f"verified {next(_names)}")))
+    benchmark(
+        lambda: plain.create(owner, create_entity("Skill", skill_data(f"verified {next(_names)}")))
+    )
     record_mean("create_verified", benchmark)
 
 
@@ -143,7 +149,7 @@ def test_create_unverified(benchmark: Any, plain: Registry, owner: Principal) ->
 def test_create_role_verified(
     benchmark: Any, plain: Registry, owner: Principal, skills: list[str]
 ) -> None:
-    benchmark(lambda: plain.create(owner, "JobRole", _role(skills)))
+    benchmark(lambda: plain.create(owner, create_entity("JobRole", _role(skills))))
     record_mean("create_role_verified", benchmark)
 
 
@@ -156,17 +162,17 @@ def test_create_role_unverified(
 
 def test_supersede_verified(benchmark: Any, plain: Registry, owner: Principal) -> None:
     data = skill_data()
-    record: list[VersionRecord] = [plain.create(owner, "Skill", data).records[0]]
+    record: list[VersionRecord] = [plain.create(owner, create_entity("Skill", data)).records[0]]
 
     def supersede() -> None:
         current = record[0]
         revised = {**data, "description": f"Revision {next(_names)}"}
         record[0] = plain.supersede(
             owner,
-            current.entity_id,
-            expected_version=current.version,
-            data=revised,
-            reason="bench",
+            parse_supersede(
+                current.entity_id,
+                {"expected_version": current.version, "data": revised, "reason": "bench"},
+            ),
         ).records[0]
 
     benchmark(supersede)
@@ -174,13 +180,13 @@ def test_supersede_verified(benchmark: Any, plain: Registry, owner: Principal) -
 
 
 def test_supersede_unverified(benchmark: Any, plain: Registry, owner: Principal) -> None:
-    entity_id = plain.create(owner, "Skill", skill_data()).records[0].entity_id
+    entity_id = plain.create(owner, create_entity("Skill", skill_data())).records[0].entity_id
     benchmark(lambda: _unverified_supersede(plain, owner, entity_id))
     record_mean("supersede_unverified", benchmark)
 
 
 def test_guard_one_record(benchmark: Any, plain: Registry, owner: Principal) -> None:
     """The pure cost of verifying one stored record (content, leaf, key, signature)."""
-    record = plain.create(owner, "Skill", skill_data()).records[0]
+    record = plain.create(owner, create_entity("Skill", skill_data())).records[0]
     benchmark(lambda: plain.guard.record(record, use="bench"))
     record_mean("guard.record (verify one stored record)", benchmark)

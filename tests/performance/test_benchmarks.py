@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.core import entities
+from shared.core.commands import create_entity, parse_batch
 from shared.core.hashing import GENESIS_CHAIN_HASH
 from shared.core.principal import Principal
 from shared.core.records import RecordContent, VersionRecord, seal_record
@@ -59,10 +60,13 @@ def principal() -> Principal:
 @pytest.fixture(scope="module")
 def sample(registry: Registry, principal: Principal) -> VersionRecord:
     """A stored record, and 60 more so list queries return a full page."""
-    registry.create_batch(
-        principal, [{"entity_type": "Skill", "data": skill_data()} for _ in range(60)]
+    registry.create(
+        principal,
+        parse_batch(
+            {"entities": [{"entity_type": "Skill", "data": skill_data()} for _ in range(60)]}
+        ),
     )
-    return registry.create(principal, "Skill", skill_data()).records[0]
+    return registry.create(principal, create_entity("Skill", skill_data())).records[0]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +102,11 @@ def _raw_row(record: VersionRecord, tenant: str, seq: int) -> tuple[Any, ...]:
 
 
 def test_create(benchmark: Any, registry: Registry, principal: Principal) -> None:
-    benchmark(lambda: registry.create(principal, "Skill", skill_data(f"bench {next(_counter)}")))
+    benchmark(
+        lambda: registry.create(
+            principal, create_entity("Skill", skill_data(f"bench {next(_counter)}"))
+        )
+    )
     record_mean("create", benchmark)
 
 
@@ -121,7 +129,7 @@ def test_create_batch_100(benchmark: Any, registry: Registry, principal: Princip
             {"entity_type": "Skill", "data": skill_data(f"bench {next(_counter)}")}
             for _ in range(100)
         ]
-        registry.create_batch(principal, items)
+        registry.create(principal, parse_batch({"entities": items}))
 
     benchmark(batch)
     record_mean("create_batch_100", benchmark)
@@ -231,7 +239,7 @@ def thousand_record_log(registry: Registry) -> tuple[Principal, str]:
     """
     owner = Principal("bench", f"bench-proof-{uuid.uuid4().hex[:8]}", ALL_SCOPES)
     items = [{"entity_type": "Skill", "data": skill_data()} for _ in range(1000)]
-    records = registry.create_batch(owner, items).records
+    records = registry.create(owner, parse_batch({"entities": items})).records
     registry.latest_checkpoint(owner)
     return owner, records[500].entity_id
 

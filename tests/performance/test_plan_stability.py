@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import create_entity, parse_batch
 from shared.core.principal import Principal
 from shared.core.signing import LocalSigner
 from shared.db import engine_for_url
@@ -119,7 +120,7 @@ def test_tenant_id_gets_no_statistics(
     database: Database, registry: Registry, admin: Principal
 ) -> None:
     """What keeps a new tenant from being estimated at one row (migration 0004)."""
-    registry.create(admin, "Skill", skill_data())
+    registry.create(admin, create_entity("Skill", skill_data()))
     engine = sa.create_engine(database.admin_url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -146,14 +147,14 @@ def test_batch_30_of_a_new_tenant_costs_what_batch_1_did(
     try:
         registry = Registry(engine, signer, {signer.key_id: signer.public_key})
         warmup = Principal("bench", "warmup", ALL_SCOPES)
-        registry.create(warmup, "Skill", skill_data())  # registers the signing key
+        registry.create(warmup, create_entity("Skill", skill_data()))  # registers the signing key
         _fill(admin, signer.key_id)
         principal = Principal("bench", f"new-{secrets.token_hex(4)}", ALL_SCOPES)
         timings = []
         for _ in range(BATCHES):
             batch = [{"entity_type": "Skill", "data": skill_data()} for _ in range(BATCH_SIZE)]
             started = time.perf_counter()
-            registry.create_batch(principal, batch)
+            registry.create(principal, parse_batch({"entities": batch}))
             timings.append(time.perf_counter() - started)
         # The fastest of five batches at each end: noise on a shared machine only ever
         # adds time, while a plan that walks the tenant's rows slows every late batch.

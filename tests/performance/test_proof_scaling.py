@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from shared.core.commands import parse_batch
 from shared.core.principal import Principal
 from shared.service import Registry
 from tests.conftest import ALL_SCOPES
@@ -40,13 +41,16 @@ def _log(registry: Registry, size: int) -> tuple[Principal, str]:
     owner = Principal("bench", f"bench-scale-{uuid.uuid4().hex[:8]}", ALL_SCOPES)
     middle = ""
     for start in range(0, size, BATCH):
-        records = registry.create_batch(
+        records = registry.create(
             owner,
-            # Numbered names: random 8-hex-digit ones collide by the millionth record.
-            [
-                {"entity_type": "Skill", "data": skill_data(f"Skill {start + i}")}
-                for i in range(BATCH)
-            ],
+            parse_batch(
+                {
+                    "entities": [
+                        {"entity_type": "Skill", "data": skill_data(f"Skill {start + i}")}
+                        for i in range(BATCH)
+                    ]
+                }
+            ),
         ).records
         if start <= size // 2 < start + BATCH:
             middle = records[size // 2 - start].entity_id

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import IdempotencyKey, create_entity, parse_batch
 from shared.core.principal import Principal
 from shared.schema import APPEND_ONLY_TABLES
 from shared.service import Registry
@@ -28,10 +29,17 @@ def populated(registry: Registry, admin: Principal) -> str:
     """A tenant with rows in every table (version log, checkpoint, key, idempotency,
     and a full tile: 256 records)."""
     certified_skill(registry, admin)
-    registry.create_batch(
-        admin, [{"entity_type": "Skill", "data": skill_data()} for _ in range(253)]
+    registry.create(
+        admin,
+        parse_batch(
+            {"entities": [{"entity_type": "Skill", "data": skill_data()} for _ in range(253)]}
+        ),
     )
-    registry.create(admin, "Industry", {"name": "Energy", "description": "d"}, idempotency_key="k")
+    registry.create(
+        admin,
+        create_entity("Industry", {"name": "Energy", "description": "d"}),
+        idempotency_key=IdempotencyKey("k"),
+    )
     registry.latest_checkpoint(admin)
     return admin.tenant_id
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import IdempotencyKey, create_entity, parse_batch
 from shared.core.principal import Principal
 from shared.service import Registry
 from tests.integration.helpers import skill_data
@@ -44,7 +45,9 @@ def test_expiry_removes_only_keys_past_retention(
     registry: Registry, admin: Principal, admin_engine: Engine
 ) -> None:
     for key in ("old", "fresh"):
-        registry.create(admin, "Skill", skill_data(), idempotency_key=key)
+        registry.create(
+            admin, create_entity("Skill", skill_data()), idempotency_key=IdempotencyKey(key)
+        )
     _age(admin_engine, admin.tenant_id, "old", 25)
     result = registry.expire_idempotency(admin)
     assert result["retention_hours"] == 24
@@ -52,7 +55,9 @@ def test_expiry_removes_only_keys_past_retention(
     assert _keys(admin_engine, admin.tenant_id) == {"fresh"}
     # The log is untouched, and the expired key can be used again for a new write.
     assert registry.log(admin).items[-1].seq == 2
-    again = registry.create(admin, "Skill", skill_data(), idempotency_key="old")
+    again = registry.create(
+        admin, create_entity("Skill", skill_data()), idempotency_key=IdempotencyKey("old")
+    )
     assert not again.replayed
 
 
@@ -60,7 +65,9 @@ def test_an_idempotent_batch_stores_a_small_row_and_replays_identically(
     registry: Registry, admin: Principal, admin_engine: Engine
 ) -> None:
     batch = [{"entity_type": "Skill", "data": skill_data()} for _ in range(200)]
-    first = registry.create_batch(admin, batch, idempotency_key="big")
+    first = registry.create(
+        admin, parse_batch({"entities": batch}), idempotency_key=IdempotencyKey("big")
+    )
     with admin_engine.connect() as conn:
         size = conn.execute(
             sa.text(
@@ -70,7 +77,9 @@ def test_an_idempotent_batch_stores_a_small_row_and_replays_identically(
             {"t": admin.tenant_id},
         ).scalar()
     assert size is not None and size < 200
-    replay = registry.create_batch(admin, batch, idempotency_key="big")
+    replay = registry.create(
+        admin, parse_batch({"entities": batch}), idempotency_key=IdempotencyKey("big")
+    )
     assert replay.replayed
     assert [r.to_dict() for r in replay.records] == [r.to_dict() for r in first.records]
 
@@ -99,7 +108,9 @@ def test_the_runtime_login_still_cannot_delete_or_update(
 def test_the_owner_cannot_delete_log_rows_or_fresh_keys_even_with_the_marker(
     registry: Registry, admin: Principal, admin_engine: Engine
 ) -> None:
-    registry.create(admin, "Skill", skill_data(), idempotency_key="fresh-owner")
+    registry.create(
+        admin, create_entity("Skill", skill_data()), idempotency_key=IdempotencyKey("fresh-owner")
+    )
     for statement in (
         "DELETE FROM registry.entity_versions WHERE tenant_id = :t",
         "DELETE FROM registry.idempotency_keys WHERE tenant_id = :t",

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import create_entity, parse_supersede
 from shared.core.errors import IntegrityViolationError, NotFoundError
 from shared.core.principal import Principal
 from shared.schema import entity_versions
@@ -85,20 +86,23 @@ def _build(registry: Registry, principal: Principal, operations: list[str]) -> N
             continue
         pending = [s for s in skills if s[2] == "pending_certification"]
         if operation == "skill" or not skills or (operation == "certify" and not pending):
-            record = registry.create(principal, "Skill", skill_data()).records[0]
+            record = registry.create(principal, create_entity("Skill", skill_data())).records[0]
         elif operation == "certify":
             entity_id, version, _ = pending[-1]
             record = registry.supersede(
-                principal, entity_id, expected_version=version, status="certified", reason="ok"
+                principal,
+                parse_supersede(
+                    entity_id, {"expected_version": version, "status": "certified", "reason": "ok"}
+                ),
             ).records[0]
         else:
             entity_id, version, _ = skills[-1]
             record = registry.supersede(
                 principal,
-                entity_id,
-                expected_version=version,
-                data=skill_data(),
-                reason="revised",
+                parse_supersede(
+                    entity_id,
+                    {"expected_version": version, "data": skill_data(), "reason": "revised"},
+                ),
             ).records[0]
         skills = [s for s in skills if s[0] != record.entity_id]
         skills.append((record.entity_id, record.version, record.status))

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from shared.core.commands import parse_supersede
 from shared.core.errors import IntegrityViolationError
 from shared.core.principal import Principal
 from shared.core.records import VersionRecord
@@ -38,8 +39,11 @@ class Log:
 @pytest.fixture
 def log(registry: Registry, admin: Principal) -> Log:
     skill = create(registry, admin, "Skill", skill_data())  # seq 1
-    certified = registry.supersede(  # seq 2
-        admin, skill.entity_id, expected_version=1, status="certified", reason="reviewed"
+    certified = registry.supersede(
+        admin,
+        parse_supersede(
+            skill.entity_id, {"expected_version": 1, "status": "certified", "reason": "reviewed"}
+        ),
     ).records[0]
     middle = create(registry, admin, "Skill", skill_data())  # seq 3
     create(registry, admin, "Skill", skill_data())  # seq 4
@@ -74,10 +78,14 @@ def _writes(registry: Registry, admin: Principal) -> dict[str, Callable[[Log], A
         "head": lambda log: industry(registry, admin),
         "after_checkpoint": lambda log: registry.supersede(
             admin,
-            log.after_checkpoint.entity_id,
-            expected_version=1,
-            data={"name": unique("Industry"), "description": "Renewables"},
-            reason="renamed",
+            parse_supersede(
+                log.after_checkpoint.entity_id,
+                {
+                    "expected_version": 1,
+                    "data": {"name": unique("Industry"), "description": "Renewables"},
+                    "reason": "renamed",
+                },
+            ),
         ),
         "referenced": lambda log: create(
             registry,
@@ -91,7 +99,10 @@ def _writes(registry: Registry, admin: Principal) -> dict[str, Callable[[Log], A
             },
         ),
         "middle": lambda log: registry.supersede(
-            admin, log.middle.entity_id, expected_version=1, status="certified", reason="ok"
+            admin,
+            parse_supersede(
+                log.middle.entity_id, {"expected_version": 1, "status": "certified", "reason": "ok"}
+            ),
         ),
     }
 
