@@ -43,14 +43,13 @@ from shared.core.signing import (
     Signer,
     load_public_keys_pem_bundle,
 )
-from shared.google_http import HttpSession, authorized_session
-from shared.settings import Settings
+from shared.google_http import HttpSession, authorized_session, call
+from shared.settings import DEFAULT_GOOGLE_API_TIMEOUT_S, Settings
 
 DEV_KEY_FILENAME = "signing-ed25519.pem"
 DEV_CHECKPOINT_KEY_FILENAME = "checkpoint-ed25519.pem"
 KMS_API = "https://cloudkms.googleapis.com/v1/"
 KMS_SCOPE = "https://www.googleapis.com/auth/cloudkms"
-HTTP_TIMEOUT_SECONDS = 10.0
 # Signatures in flight at once for one batch; the connection pool of the session (10 per
 # host by default) and the KMS quota per project are the limits this stays under.
 KMS_CONCURRENT_SIGNATURES = 8
@@ -144,11 +143,19 @@ class KmsSigner:
     """A Signer backed by a Cloud KMS asymmetric signing key version.
 
     The public key is fetched once, in the constructor, so a misconfigured key fails at
-    start-up rather than on the first write.
+    start-up rather than on the first write. Each call to KMS ends within ``deadline_s``
+    seconds (GOOGLE_API_TIMEOUT_S), answered or not.
     """
 
-    def __init__(self, key_version: str, session: HttpSession | None = None) -> None:
+    def __init__(
+        self,
+        key_version: str,
+        session: HttpSession | None = None,
+        *,
+        deadline_s: float = DEFAULT_GOOGLE_API_TIMEOUT_S,
+    ) -> None:
         self.key_version = key_version
+        self.deadline_s = deadline_s
         self._session = session if session is not None else _default_session()
         body = self._call("get", f"{KMS_API}{key_version}/publicKey")
         pem = body.get("pem")
@@ -214,10 +221,15 @@ class KmsSigner:
             return list(pool.map(self.sign, messages))
 
     def _call(self, method: str, url: str, **kwargs: Any) -> Mapping[str, Any]:
-        try:
-            response = getattr(self._session, method)(url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
-        except Exception as exc:  # transport and credential refresh errors alike
-            raise KeyServiceError(f"Cloud KMS request failed: {type(exc).__name__}") from exc
+        response = call(
+            self._session,
+            method,
+            url,
+            deadline_s=self.deadline_s,
+            error=KeyServiceError,
+            service="Cloud KMS",
+            **kwargs,
+        )
         status = getattr(response, "status_code", None)
         if status != 200:
             raise KeyServiceError(
@@ -258,7 +270,7 @@ def load_signer(settings: Settings) -> Signer:
             ) from exc
         return LocalSigner.from_pem(pem)
     if settings.kms_key_version is not None:
-        return KmsSigner(settings.kms_key_version)
+        return KmsSigner(settings.kms_key_version, deadline_s=settings.google_api_timeout_s)
     raise KeyServiceError(
         "no signing key configured: set SIGNING_KEY_FILE or KMS_KEY_VERSION "
         "(local tooling creates a dev key with shared.keys.ensure_dev_signing_key)"

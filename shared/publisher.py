@@ -22,13 +22,12 @@ from typing import Protocol
 from shared.core.canonical import canonicalize
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import StorageError
-from shared.google_http import HttpSession, authorized_session
-from shared.settings import Settings
+from shared.google_http import HttpSession, authorized_session, call
+from shared.settings import DEFAULT_GOOGLE_API_TIMEOUT_S, Settings
 
 GCS_UPLOAD_API = "https://storage.googleapis.com/upload/storage/v1/b/"
 GCS_API = "https://storage.googleapis.com/storage/v1/b/"
 GCS_SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
-HTTP_TIMEOUT_SECONDS = 10.0
 
 
 class CheckpointPublisher(Protocol):
@@ -82,10 +81,20 @@ def _default_session() -> HttpSession:
 
 
 class GcsCheckpointPublisher:
-    """Uploads checkpoints to a GCS bucket through the JSON API (write-once objects)."""
+    """Uploads checkpoints to a GCS bucket through the JSON API (write-once objects).
 
-    def __init__(self, bucket: str, session: HttpSession | None = None) -> None:
+    Each call to GCS ends within ``deadline_s`` seconds (GOOGLE_API_TIMEOUT_S).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        session: HttpSession | None = None,
+        *,
+        deadline_s: float = DEFAULT_GOOGLE_API_TIMEOUT_S,
+    ) -> None:
         self.bucket = bucket
+        self.deadline_s = deadline_s
         self._session = session
         self._lock = threading.Lock()
 
@@ -104,15 +113,16 @@ class GcsCheckpointPublisher:
         query = urllib.parse.urlencode(
             {"uploadType": "media", "name": name, "ifGenerationMatch": "0"}
         )
-        try:
-            response = session.post(
-                f"{GCS_UPLOAD_API}{bucket}/o?{query}",
-                data=document,
-                headers={"Content-Type": "application/json"},
-                timeout=HTTP_TIMEOUT_SECONDS,
-            )
-        except Exception as exc:  # transport and credential refresh errors alike
-            raise StorageError(f"checkpoint upload failed: {type(exc).__name__}") from exc
+        response = call(
+            session,
+            "post",
+            f"{GCS_UPLOAD_API}{bucket}/o?{query}",
+            deadline_s=self.deadline_s,
+            error=StorageError,
+            service="GCS checkpoint upload",
+            data=document,
+            headers={"Content-Type": "application/json"},
+        )
         status = getattr(response, "status_code", None)
         if status == 412:
             # ifGenerationMatch=0 failed: the object exists. Identical bytes mean an
@@ -126,10 +136,14 @@ class GcsCheckpointPublisher:
         self, session: HttpSession, bucket: str, name: str, document: bytes
     ) -> None:
         url = f"{GCS_API}{bucket}/o/{urllib.parse.quote(name, safe='')}?alt=media"
-        try:
-            response = session.get(url, timeout=HTTP_TIMEOUT_SECONDS)
-        except Exception as exc:
-            raise StorageError(f"cannot read published checkpoint: {type(exc).__name__}") from exc
+        response = call(
+            session,
+            "get",
+            url,
+            deadline_s=self.deadline_s,
+            error=StorageError,
+            service="GCS checkpoint read",
+        )
         if getattr(response, "status_code", None) != 200:
             raise StorageError(f"cannot read published checkpoint {name}")
         if response.content != document:
@@ -138,5 +152,7 @@ class GcsCheckpointPublisher:
 
 def build_publisher(settings: Settings) -> CheckpointPublisher:
     if settings.checkpoint_bucket:
-        return GcsCheckpointPublisher(settings.checkpoint_bucket)
+        return GcsCheckpointPublisher(
+            settings.checkpoint_bucket, deadline_s=settings.google_api_timeout_s
+        )
     return NullPublisher()

@@ -59,6 +59,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     "CHECKPOINT_KMS_KEY_VERSION": "Cloud KMS EC_SIGN_ED25519 key version that signs them instead.",
     "LOG_ORIGIN": "Prefix of each tenant's log origin, <LOG_ORIGIN>/<tenant_id> (dev default).",
     "CHECKPOINT_BUCKET": "GCS bucket that signed checkpoints are published to.",
+    "GOOGLE_API_TIMEOUT_S": "Total seconds one Cloud KMS or GCS call may take before 503 (10).",
     "CHECKPOINT_EVERY": "Sign a checkpoint once this many records follow the last (100; 0 off).",
     "MAX_BODY_BYTES": "Largest accepted request body (default 1 MiB).",
     "MAX_BATCH_BODY_BYTES": "Largest accepted batch body (default 16 MiB).",
@@ -76,6 +77,9 @@ DEFAULT_CHECKPOINT_EVERY = 100
 # response stays a few MiB however large the records are.
 DEFAULT_MAX_LOG_PAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_IDEMPOTENCY_RETENTION_HOURS = 24
+# Total deadline of one Cloud KMS or Cloud Storage call. KMS signs while the tenant's
+# append lock is held, so this stays well below DB_IDLE_IN_TX_TIMEOUT_MS (30 s).
+DEFAULT_GOOGLE_API_TIMEOUT_S = 10
 
 
 def _parse_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -181,6 +185,7 @@ class Settings:
     checkpoint_kms_key_version: str | None = None
     log_origin: str | None = None
     checkpoint_bucket: str | None = None
+    google_api_timeout_s: int = DEFAULT_GOOGLE_API_TIMEOUT_S
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     max_body_bytes: int = 1024 * 1024
     max_batch_body_bytes: int = 16 * 1024 * 1024
@@ -346,6 +351,9 @@ class Settings:
                 checkpoint_kms_key_version=_text(env, "CHECKPOINT_KMS_KEY_VERSION"),
                 log_origin=_text(env, "LOG_ORIGIN"),
                 checkpoint_bucket=_text(env, "CHECKPOINT_BUCKET"),
+                google_api_timeout_s=_int(
+                    env, "GOOGLE_API_TIMEOUT_S", DEFAULT_GOOGLE_API_TIMEOUT_S, low=1, high=60
+                ),
                 checkpoint_every=_int(
                     env, "CHECKPOINT_EVERY", DEFAULT_CHECKPOINT_EVERY, low=0, high=1_000_000
                 ),
