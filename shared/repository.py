@@ -298,6 +298,20 @@ def _sqlstate(exc: sa_exc.DBAPIError) -> tuple[str | None, str | None]:
 # idle_in_transaction_session_timeout, serialization and deadlock failures.
 _TIMED_OUT = {"55P03": "a lock wait", "57014": "a statement", "25P03": "an idle transaction"}
 _RETRYABLE = {"40001", "40P01"}
+# SQLSTATE classes of a server that cannot serve now: connection exceptions, operator
+# intervention (shutdown, crash recovery, cannot connect now), insufficient resources.
+_UNAVAILABLE = ("08", "57", "53")
+
+
+def _raw_sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of an error pg8000 raised itself (not wrapped by SQLAlchemy)."""
+    if not type(exc).__module__.startswith("pg8000"):
+        return None
+    args = exc.args
+    if args and isinstance(args[0], Mapping):
+        code = args[0].get("C")
+        return code if isinstance(code, str) else None
+    return None
 
 
 @contextmanager
@@ -335,12 +349,18 @@ def translate_errors() -> Iterator[None]:
             ) from exc
         if code in _RETRYABLE:
             raise StorageError("the database asked for a retry", sqlstate=code) from exc
-        if exc.connection_invalidated or code is None or code.startswith(("08", "57", "53")):
+        if exc.connection_invalidated or code is None or code.startswith(_UNAVAILABLE):
             raise StorageError("the database is unavailable; retry shortly", sqlstate=code) from exc
         raise StorageError("the database rejected the operation", sqlstate=code) from exc
     except (sa_exc.DisconnectionError, sa_exc.PendingRollbackError) as exc:
         raise StorageError("the database connection was lost; retry shortly") from exc
     except Exception as exc:
+        code = _raw_sqlstate(exc)
+        if code is not None and code.startswith(_UNAVAILABLE):
+            # The pool opens connections outside SQLAlchemy's wrapping, so a login the
+            # server refuses (starting up or recovering after a crash, shutting down,
+            # too many connections) arrives as pg8000's own error.
+            raise StorageError("the database is unavailable; retry shortly", sqlstate=code) from exc
         if is_transport_error(exc):
             raise StorageError("the database connection failed; retry shortly") from exc
         raise

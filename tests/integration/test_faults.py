@@ -295,9 +295,49 @@ def _wait_until_unlocked(admin_engine: Engine, tenant: str, within: float = 10.0
 def test_every_failure_leaves_the_repository_as_a_registry_error() -> None:
     import struct
 
+    import pg8000.dbapi
+
     from shared.repository import translate_errors
 
-    for raw in (ConnectionResetError(104, "reset"), struct.error("short read"), TimeoutError()):
+    def refused(code: str) -> Exception:
+        return pg8000.dbapi.ProgrammingError({"S": "FATAL", "C": code, "M": "refused"})
+
+    for raw in (
+        ConnectionResetError(104, "reset"),
+        struct.error("short read"),
+        TimeoutError(),
+        refused("57P03"),  # the database system is starting up (after a crash)
+        refused("57P01"),  # terminating connection due to administrator command
+        refused("53300"),  # too many connections
+    ):
         with pytest.raises(RegistryError) as raised, translate_errors():
             raise raw
         assert isinstance(raised.value, StorageError), raw
+    # A raw error that is not an outage stays what it is: a bug, not a retry.
+    with pytest.raises(pg8000.dbapi.ProgrammingError), translate_errors():
+        raise refused("42P01")
+
+
+def test_a_login_the_server_refuses_is_a_storage_error(
+    database: Database,
+    fast_engine: Engine,
+    signer: LocalSigner,
+    admin: Principal,
+    admin_engine: Engine,
+) -> None:
+    # As after a postmaster crash ("the database system is starting up") or with every
+    # slot taken: the pool's new connection is refused at login, which pg8000 raises raw.
+    login = sa.make_url(database.runtime_url).username
+    assert login is not None
+    with admin_engine.connect() as conn:
+        conn.exec_driver_sql(f'ALTER ROLE "{login}" CONNECTION LIMIT 0')
+        conn.commit()
+    try:
+        with pytest.raises(StorageError) as raised:
+            _registry(fast_engine, signer).create(admin, "Skill", skill_data())
+        assert raised.value.evidence.get("sqlstate") == "53300", raised.value.detail
+    finally:
+        with admin_engine.connect() as conn:
+            conn.exec_driver_sql(f'ALTER ROLE "{login}" CONNECTION LIMIT -1')
+            conn.commit()
+    assert _registry(fast_engine, signer).create(admin, "Skill", skill_data()).records[0].seq == 1
