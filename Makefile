@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run token test lint lint-openapi openapi typecheck unit integration bench fuzz migrate bundle check-infra clean
+.PHONY: help venv run token test lint lint-openapi openapi typecheck unit integration bench chaos fuzz migrate bundle check-infra clean
 
 help:
 	@echo "make run          run all four functions locally (embedded PostgreSQL, dev keys)"
 	@echo "make test         lint, type-check and run the whole test suite"
 	@echo "make openapi      regenerate docs/openapi/<function>.json from docs/openapi.json"
 	@echo "make bench        run the benchmark suite (pytest-benchmark)"
+	@echo "make chaos        each fault against a real local server, as a table (~3 min)"
 	@echo "make fuzz         fuzz the HTTP API with schemathesis (FUZZ_SECONDS=120)"
 	@echo "make token        mint a dev token: make token TENANT=acme SCOPES='registry:read' TTL=3600"
 	@echo "make migrate      apply migrations to MIGRATION_DATABASE_URL (or the embedded database)"
@@ -84,6 +85,9 @@ test: lint typecheck lint-openapi
 
 bench: $(STAMP)
 	$(BIN)/pytest tests/performance --benchmark-only --benchmark-columns=min,mean,median,stddev,rounds $(PYTEST_ARGS)
+
+chaos: $(STAMP)
+	$(BIN)/python -m tools.chaos $(CHAOS_ARGS)
 
 fuzz: $(STAMP)
 	bash tools/fuzz.sh
