@@ -298,7 +298,9 @@ def load_checkpoint_signer(settings: Settings) -> CheckpointSigner:
             )
         return CheckpointSigner(origin, local.public_key, local.sign)
     if settings.checkpoint_kms_key_version is not None:
-        kms = KmsSigner(settings.checkpoint_kms_key_version)
+        kms = KmsSigner(
+            settings.checkpoint_kms_key_version, deadline_s=settings.google_api_timeout_s
+        )
         if kms.algorithm != ED25519:
             raise KeyServiceError(
                 f"CHECKPOINT_KMS_KEY_VERSION is an {kms.algorithm} key; signed notes need "

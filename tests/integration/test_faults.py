@@ -334,10 +334,16 @@ def test_a_login_the_server_refuses_is_a_storage_error(
         conn.commit()
     try:
         with pytest.raises(StorageError) as raised:
-            _registry(fast_engine, signer).create(admin, "Skill", skill_data())
+            _registry(fast_engine, signer).create(admin, create_entity("Skill", skill_data()))
         assert raised.value.evidence.get("sqlstate") == "53300", raised.value.detail
     finally:
         with admin_engine.connect() as conn:
             conn.exec_driver_sql(f'ALTER ROLE "{login}" CONNECTION LIMIT -1')
             conn.commit()
-    assert _registry(fast_engine, signer).create(admin, "Skill", skill_data()).records[0].seq == 1
+    assert (
+        _registry(fast_engine, signer)
+        .create(admin, create_entity("Skill", skill_data()))
+        .records[0]
+        .seq
+        == 1
+    )
