@@ -9,7 +9,7 @@ Idempotency-Key's form.
 Example::
 
     command = parse_create(read_json_object(request, max_bytes=1 << 20))
-    limit = int_param(args, "limit", default=50, low=1, high=200)
+    query = list_entities(limit=optional_int_param(args, "limit"))
 """
 
 from __future__ import annotations
@@ -101,33 +101,18 @@ def check_params(args: Mapping[str, list[str]], allowed: Collection[str]) -> Non
             raise InputError(f"unknown query parameter {shown!r}", path=f"query.{shown}")
 
 
-def optional_int_param(
-    args: Mapping[str, list[str]], name: str, *, low: int, high: int | None = None
-) -> int | None:
-    """An optional integer query parameter within [low, high]; 400 otherwise."""
+def optional_int_param(args: Mapping[str, list[str]], name: str) -> int | None:
+    """An optional whole-number query parameter (its bounds are the query's rule)."""
     raw = _single(args, name)
     if raw is None:
         return None
     if not _UNSIGNED.match(raw):
         raise InputError(f"{name} must be a whole number", path=f"query.{name}")
-    value = int(raw)
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InputError(f"{name} must be {bounds}", path=f"query.{name}")
-    return value
+    return int(raw)
 
 
-def int_param(
-    args: Mapping[str, list[str]], name: str, *, default: int, low: int, high: int | None = None
-) -> int:
-    value = optional_int_param(args, name, low=low, high=high)
-    return default if value is None else value
-
-
-def required_int_param(
-    args: Mapping[str, list[str]], name: str, *, low: int, high: int | None = None
-) -> int:
-    value = optional_int_param(args, name, low=low, high=high)
+def required_int_param(args: Mapping[str, list[str]], name: str) -> int:
+    value = optional_int_param(args, name)
     if value is None:
         raise InputError(f"{name} is required", path=f"query.{name}")
     return value

@@ -11,14 +11,16 @@ import flask
 from functions.endpoint import Call, Reply, dispatch, function_routes
 from functions.inputs import optional_int_param, required_int_param
 from functions.routing import Route
+from shared.core import queries
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ
-from shared.schema import MAX_SEQ, MAX_VERSION
+from shared.core.queries import MAX_SEQ, in_range
 
 
 def verify_entity(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
-    version = optional_int_param(call.query, "version", low=1, high=MAX_VERSION)
-    report = call.registry.verify(principal, call.params["entity_id"], version)
+    version = optional_int_param(call.query, "version")
+    query = queries.get_entity(call.params["entity_id"], version)
+    report = call.registry.verify(principal, query)
     return Reply(200, report.to_dict())
 
 
@@ -29,8 +31,8 @@ def checkpoint(call: Call) -> Reply:
 
 def consistency(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
-    first = required_int_param(call.query, "first", low=1, high=MAX_SEQ)
-    second = required_int_param(call.query, "second", low=1, high=MAX_SEQ)
+    first = in_range("first", required_int_param(call.query, "first"), 1, MAX_SEQ)
+    second = in_range("second", required_int_param(call.query, "second"), 1, MAX_SEQ)
     return Reply(200, call.registry.consistency(principal, first, second).to_dict())
 
 

@@ -40,11 +40,6 @@ RUNTIME_ROLE = "registry_runtime"
 # test keeps it equal to the migration head.
 SCHEMA_REVISION = "0006"
 
-# The largest values the columns hold (integer and bigint): a request for a larger
-# version or seq names something that cannot exist.
-MAX_VERSION = 2**31 - 1
-MAX_SEQ = 2**63 - 1
-
 # Stable constraint names, so migrations and error translation can refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -9,13 +9,11 @@ Example::
     registry = Registry.from_settings(Settings.from_env(os.environ))
     command = parse_create({"entity_type": "Skill", "data": {"name": "Python", ...}})
     result = registry.create(principal, command)
-    report = registry.verify(principal, result.records[0].entity_id)
+    report = registry.verify(principal, get_entity(result.records[0].entity_id))
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
@@ -24,20 +22,20 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from shared.core import entities
-from shared.core.canonical import canonicalize, parse_json
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
-from shared.core.entities import is_entity_id
 from shared.core.errors import (
-    CanonicalizationError,
-    InputError,
-    NotFoundError,
     RegistryError,
     StorageError,
 )
-from shared.core.hashing import digests_equal, sha256
-from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
+from shared.core.principal import SCOPE_ADMIN, Principal
+from shared.core.queries import (
+    EntityHistory,
+    GetEntity,
+    ListEntities,
+    ReadLog,
+    cursor_after,
+)
 from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
 from shared.db import build_engine
@@ -48,7 +46,7 @@ from shared.ledger import Ledger, WriteResult, new_entity_id, utc_now
 from shared.limits import Limits
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.repository import Repository
-from shared.schema import MAX_SEQ, MAX_VERSION, SCHEMA_REVISION
+from shared.schema import SCHEMA_REVISION
 from shared.settings import (
     DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
@@ -67,11 +65,7 @@ __all__ = [
     "WriteResult",
 ]
 
-MAX_PAGE = 200
-MAX_LOG_PAGE = 1000
 _log = logging.getLogger(__name__)
-_CURSOR_DOMAIN = b"plant-registry/cursor/v1\x00"
-_CURSOR_CHECK_BYTES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,30 +78,6 @@ class EntityPage:
 class LogPage:
     items: list[VersionRecord]
     next_from_seq: int | None
-
-
-def _encode_cursor(after: str, entity_type: str | None, status: str | None) -> str:
-    payload = canonicalize({"after": after, "entity_type": entity_type, "status": status})
-    check = sha256(_CURSOR_DOMAIN + payload)[:_CURSOR_CHECK_BYTES]
-    return base64.urlsafe_b64encode(check + payload).rstrip(b"=").decode("ascii")
-
-
-def _decode_cursor(cursor: str, entity_type: str | None, status: str | None) -> str:
-    """The entity id a cursor continues after; InputError if it was altered or misused."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        check, payload = raw[:_CURSOR_CHECK_BYTES], raw[_CURSOR_CHECK_BYTES:]
-        if not digests_equal(check, sha256(_CURSOR_DOMAIN + payload)[:_CURSOR_CHECK_BYTES]):
-            raise ValueError("checksum")
-        fields = parse_json(payload)
-    except (binascii.Error, ValueError, CanonicalizationError) as exc:
-        raise InputError("cursor is not one this service issued", path="cursor") from exc
-    if not isinstance(fields, dict) or not is_entity_id(fields.get("after")):
-        raise InputError("cursor is not one this service issued", path="cursor")
-    if fields.get("entity_type") != entity_type or fields.get("status") != status:
-        raise InputError("cursor belongs to a query with other filters", path="cursor")
-    after: str = fields["after"]
-    return after
 
 
 class Registry:
@@ -201,66 +171,44 @@ class Registry:
 
     # --- reads -----------------------------------------------------------------------
 
-    def get(
-        self, principal: Principal, entity_id: str, version: int | None = None
-    ) -> VersionRecord:
-        principal.require(SCOPE_READ)
-        if is_entity_id(entity_id) and (version is None or 1 <= version <= MAX_VERSION):
-            with self.repository.tenant_transaction(principal.tenant_id) as tx:
-                record = (
-                    tx.current(entity_id) if version is None else tx.version(entity_id, version)
-                )
-            if record is not None:
-                return self.guard.record(record, use="a read")
-        suffix = f" version {version}" if version is not None else ""
-        raise NotFoundError(f"no entity {entity_id}{suffix}")
+    def get(self, principal: Principal, query: GetEntity) -> VersionRecord:
+        principal.require(query.scope)
+        with self.repository.tenant_transaction(principal.tenant_id) as tx:
+            if query.version is None:
+                record = tx.current(query.entity_id)
+            else:
+                record = tx.version(query.entity_id, query.version)
+        if record is None:
+            raise query.not_found()
+        return self.guard.record(record, use="a read")
 
-    def history(self, principal: Principal, entity_id: str) -> list[VersionRecord]:
-        principal.require(SCOPE_READ)
-        records: list[VersionRecord] = []
-        if is_entity_id(entity_id):
-            with self.repository.tenant_transaction(principal.tenant_id) as tx:
-                records = tx.history(entity_id)
+    def history(self, principal: Principal, query: EntityHistory) -> list[VersionRecord]:
+        principal.require(query.scope)
+        with self.repository.tenant_transaction(principal.tenant_id) as tx:
+            records = tx.history(query.entity_id)
         if not records:
-            raise NotFoundError(f"no entity {entity_id}")
+            raise query.not_found()
         return self.guard.history(records)
 
-    def list_entities(
-        self,
-        principal: Principal,
-        *,
-        entity_type: str | None = None,
-        status: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> EntityPage:
-        principal.require(SCOPE_READ)
-        if entity_type is not None and entity_type not in entities.ENTITY_TYPES:
-            raise InputError(
-                f"entity_type must be one of {', '.join(entities.ENTITY_TYPES)}",
-                path="entity_type",
-            )
-        if not 1 <= limit <= MAX_PAGE:
-            raise InputError(f"limit must be between 1 and {MAX_PAGE}", path="limit")
-        after = _decode_cursor(cursor, entity_type, status) if cursor else None
+    def list_entities(self, principal: Principal, query: ListEntities) -> EntityPage:
+        principal.require(query.scope)
         with self.repository.tenant_transaction(principal.tenant_id) as tx:
             # One extra row tells whether another page exists without a count query.
             rows = tx.list_current(
-                entity_type=entity_type, status=status, after_entity_id=after, limit=limit + 1
+                entity_type=query.entity_type,
+                status=query.status,
+                after_entity_id=query.after,
+                limit=query.limit + 1,
             )
         # Served rows are verified, so they also match the filters they were selected by
         # (their status and entity_type columns equal their signed content).
-        items = self.guard.records(rows[:limit], use="a read")
-        more = len(rows) > limit
-        next_cursor = _encode_cursor(items[-1].entity_id, entity_type, status) if more else None
-        return EntityPage(items, next_cursor)
+        items = self.guard.records(rows[: query.limit], use="a read")
+        more = len(rows) > query.limit
+        return EntityPage(items, cursor_after(items[-1].entity_id, query) if more else None)
 
-    def log(self, principal: Principal, *, from_seq: int = 1, limit: int = 100) -> LogPage:
-        principal.require(SCOPE_READ)
-        if not 1 <= from_seq <= MAX_SEQ:
-            raise InputError(f"from_seq must be between 1 and {MAX_SEQ}", path="from_seq")
-        if not 1 <= limit <= MAX_LOG_PAGE:
-            raise InputError(f"limit must be between 1 and {MAX_LOG_PAGE}", path="limit")
+    def log(self, principal: Principal, query: ReadLog) -> LogPage:
+        principal.require(query.scope)
+        from_seq, limit = query.from_seq, query.limit
         with self.repository.tenant_transaction(principal.tenant_id) as tx:
             rows = tx.log_page(from_seq, limit + 1, self.max_log_page_bytes)
         page, more = rows[:limit], len(rows) > limit
@@ -279,14 +227,8 @@ class Registry:
     def latest_checkpoint(self, principal: Principal) -> Checkpoint:
         return self.evidence.latest_checkpoint(principal)
 
-    def verify(
-        self, principal: Principal, entity_id: str, version: int | None = None
-    ) -> VerificationReport:
-        if not is_entity_id(entity_id) or (version is not None and not 1 <= version <= MAX_VERSION):
-            principal.require(SCOPE_READ)
-            suffix = f" version {version}" if version is not None else ""
-            raise NotFoundError(f"no entity {entity_id}{suffix}")
-        return self.evidence.verify(principal, entity_id, version)
+    def verify(self, principal: Principal, query: GetEntity) -> VerificationReport:
+        return self.evidence.verify(principal, query.entity_id, query.version)
 
     def consistency(self, principal: Principal, first: int, second: int) -> ConsistencyReport:
         return self.evidence.consistency(principal, first, second)

@@ -184,10 +184,19 @@ def is_entity_id(value: object) -> bool:
     return isinstance(value, str) and ENTITY_ID.match(value) is not None
 
 
-def entity_type(value: object, *, path: str = "$.entity_type") -> str:
-    """``value`` as one of ENTITY_TYPES, or ValidationError naming them."""
+def entity_type(
+    value: object,
+    *,
+    path: str = "$.entity_type",
+    error: type[InputError | ValidationError] = ValidationError,
+) -> str:
+    """``value`` as one of ENTITY_TYPES, or ``error`` naming them.
+
+    In a body an unknown type breaks a rule (422); as a query filter it is a bad
+    parameter (InputError, 400).
+    """
     if not isinstance(value, str) or value not in _SCHEMAS:
-        raise ValidationError(f"entity_type must be one of {', '.join(ENTITY_TYPES)}", path=path)
+        raise error(f"entity_type must be one of {', '.join(ENTITY_TYPES)}", path=path)
     return value
 
 

@@ -8,7 +8,6 @@ that needs the real ledger is tested against the real Registry (marked integrati
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 import threading
@@ -35,9 +34,17 @@ from shared.core.errors import (
 )
 from shared.core.hashing import GENESIS_CHAIN_HASH
 from shared.core.principal import SCOPE_ADMIN, Principal
+from shared.core.queries import (
+    EntityHistory,
+    GetEntity,
+    ListEntities,
+    ReadLog,
+    cursor_after,
+)
 from shared.core.records import RecordContent, VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 from shared.limits import Limits
+from shared.service import EntityPage, LogPage
 
 ZERO = bytes(32)
 _SIGNER = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
@@ -47,13 +54,6 @@ _SIGNER = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
 class WriteResult:
     records: tuple[VersionRecord, ...]
     replayed: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class Page:
-    items: list[VersionRecord]
-    next_cursor: str | None = None
-    next_from_seq: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,62 +194,46 @@ class FakeRegistry:
 
         return self._idempotent(principal, idempotency_key, request_hash(command), write)
 
-    def get(
-        self, principal: Principal, entity_id: str, version: int | None = None
-    ) -> VersionRecord:
+    def get(self, principal: Principal, query: GetEntity) -> VersionRecord:
         self.calls.append("get")
-        versions = self._versions(principal, entity_id)
-        if version is None:
+        principal.require(query.scope)
+        versions = self._versions(principal, query.entity_id)
+        if query.version is None:
             return versions[-1]
-        if version > len(versions):
-            raise NotFoundError("no such version", entity_id=entity_id, version=version)
-        return versions[version - 1]
+        if query.version > len(versions):
+            raise query.not_found()
+        return versions[query.version - 1]
 
-    def history(self, principal: Principal, entity_id: str) -> list[VersionRecord]:
+    def history(self, principal: Principal, query: EntityHistory) -> list[VersionRecord]:
         self.calls.append("history")
-        return self._versions(principal, entity_id)
+        principal.require(query.scope)
+        return self._versions(principal, query.entity_id)
 
-    def list_entities(
-        self,
-        principal: Principal,
-        *,
-        entity_type: str | None,
-        status: str | None,
-        limit: int,
-        cursor: str | None,
-    ) -> Page:
+    def list_entities(self, principal: Principal, query: ListEntities) -> EntityPage:
         self.calls.append("list_entities")
-        start = 0
-        if cursor is not None:
-            try:
-                start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
-            except ValueError:
-                raise InputError("cursor is not valid", path="query.cursor") from None
+        principal.require(query.scope)
         latest: dict[str, VersionRecord] = {}
         for record in self._log.get(principal.tenant_id, []):
             latest[record.entity_id] = record
         items = [
             r
-            for r in latest.values()
-            if (entity_type is None or r.entity_type == entity_type)
-            and (status is None or r.status == status)
+            for r in sorted(latest.values(), key=lambda r: r.entity_id)
+            if (query.entity_type is None or r.entity_type == query.entity_type)
+            and (query.status is None or r.status == query.status)
+            and (query.after is None or r.entity_id > query.after)
         ]
-        page = items[start : start + limit]
-        more = start + limit < len(items)
-        next_cursor = (
-            base64.urlsafe_b64encode(str(start + limit).encode()).decode() if more else None
-        )
-        return Page(page, next_cursor=next_cursor)
+        page = items[: query.limit]
+        more = len(items) > query.limit
+        return EntityPage(page, cursor_after(page[-1].entity_id, query) if more else None)
 
-    def log(self, principal: Principal, *, from_seq: int, limit: int) -> Page:
+    def log(self, principal: Principal, query: ReadLog) -> LogPage:
         self.calls.append("log")
-        records = self._log.get(principal.tenant_id, [])[from_seq - 1 : from_seq - 1 + limit]
-        nxt = (
-            from_seq + limit
-            if len(self._log.get(principal.tenant_id, [])) >= from_seq + limit
-            else None
-        )
-        return Page(records, next_from_seq=nxt)
+        principal.require(query.scope)
+        log = self._log.get(principal.tenant_id, [])
+        start = query.from_seq - 1
+        records = log[start : start + query.limit]
+        more = len(log) > start + query.limit
+        return LogPage(records, query.from_seq + query.limit if more else None)
 
     def latest_checkpoint(self, principal: Principal) -> Checkpoint:
         self.calls.append("latest_checkpoint")
@@ -263,9 +247,9 @@ class FakeRegistry:
             signature=b"sig",
         )
 
-    def verify(self, principal: Principal, entity_id: str, version: int | None = None) -> Report:
+    def verify(self, principal: Principal, query: GetEntity) -> Report:
         self.calls.append("verify")
-        record = self.get(principal, entity_id, version)
+        record = self.get(principal, query)
         return Report(
             {
                 "valid": True,

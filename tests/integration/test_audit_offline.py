@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from shared.core.principal import Principal
+from shared.core.queries import get_entity, read_log
 from shared.core.signing import LocalSigner
 from shared.service import Registry
 from tests.integration.helpers import create, skill_data
@@ -45,7 +46,7 @@ def test_a_verify_response_checks_out_offline(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     records = [create(registry, admin, "Skill", skill_data()) for _ in range(4)]
-    report = registry.verify(admin, records[2].entity_id).to_dict()
+    report = registry.verify(admin, get_entity(records[2].entity_id)).to_dict()
     assert main(["record", str(_save(tmp_path, "r.json", report)), "--keys", str(keys_file)]) == 0
     assert "record seq 3" in capsys.readouterr().out
 
@@ -75,7 +76,7 @@ def test_a_tampered_verify_response_is_refused(
     check: str,
 ) -> None:
     records = [create(registry, admin, "Skill", skill_data()) for _ in range(4)]
-    report = tamper(registry.verify(admin, records[1].entity_id).to_dict())
+    report = tamper(registry.verify(admin, get_entity(records[1].entity_id)).to_dict())
     assert main(["record", str(_save(tmp_path, "r.json", report)), "--keys", str(keys_file)]) == 1
     assert f"{check}:" in capsys.readouterr().err
 
@@ -86,7 +87,9 @@ def test_an_untrusted_key_fails_offline(
     record = create(registry, admin, "Skill", skill_data())
     other = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
     keys = _save(tmp_path, "k.json", {"keys": [other.public_key.to_dict()]})
-    report = _save(tmp_path, "r.json", registry.verify(admin, record.entity_id).to_dict())
+    report = _save(
+        tmp_path, "r.json", registry.verify(admin, get_entity(record.entity_id)).to_dict()
+    )
     assert main(["record", str(report), "--keys", str(keys)]) == 1
     assert "key:" in capsys.readouterr().err
 
@@ -102,7 +105,11 @@ def test_an_exported_log_checks_out_against_its_checkpoint(
         create(registry, admin, "Skill", skill_data())
     checkpoint = _save(tmp_path, "cp.json", registry.latest_checkpoint(admin).to_dict())
     pages = [
-        {"items": [r.to_dict() for r in registry.log(admin, from_seq=start, limit=2).items]}
+        {
+            "items": [
+                r.to_dict() for r in registry.log(admin, read_log(from_seq=start, limit=2)).items
+            ]
+        }
         for start in (1, 3, 5)
     ]
     log = _save(tmp_path, "log.json", pages)

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.exc import DBAPIError
 
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, Principal
+from shared.core.queries import get_entity
 from shared.core.signing import LocalSigner
 from shared.db import engine_for_url
 from shared.schema import OWNER_ROLE, RUNTIME_ROLE
@@ -165,7 +166,9 @@ def test_rls_and_append_only_hold_for_the_runtime_login(
 ) -> None:
     tenant, other = "tenant-sim-a", "tenant-sim-b"
     record = create(registry, principal(tenant), "Skill", skill_data())
-    assert registry.get(principal(tenant), record.entity_id).entity_id == record.entity_id
+    assert (
+        registry.get(principal(tenant), get_entity(record.entity_id)).entity_id == record.entity_id
+    )
     login = instance.runtime_logins[1]
     engine = instance.engine(login)
     try:

@@ -15,6 +15,7 @@ from shared.core.commands import parse_batch, parse_supersede
 from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import leaf_hash
 from shared.core.principal import Principal
+from shared.core.queries import get_entity
 from shared.core.signing import LocalSigner
 from shared.core.verification import verify_checkpoint
 from shared.publisher import DirectoryCheckpointPublisher
@@ -41,7 +42,7 @@ def test_verify_returns_a_proof_an_auditor_can_check_offline(
     registry: Registry, admin: Principal
 ) -> None:
     records = [create(registry, admin, "Skill", skill_data()) for _ in range(5)]
-    report = registry.verify(admin, records[2].entity_id).to_dict()
+    report = registry.verify(admin, get_entity(records[2].entity_id)).to_dict()
     assert report["valid"] is True
     # Only the response and the public key: no database, no service code paths.
     checkpoint = Checkpoint.from_dict(report["checkpoint"])
@@ -64,11 +65,11 @@ def test_verify_an_older_version(registry: Registry, admin: Principal) -> None:
             skill.entity_id, {"expected_version": 1, "status": "certified", "reason": "ok"}
         ),
     )
-    report = registry.verify(admin, skill.entity_id, version=1)
+    report = registry.verify(admin, get_entity(skill.entity_id, version=1))
     assert report.valid
     assert report.record.version == 1
     with pytest.raises(NotFoundError):
-        registry.verify(admin, skill.entity_id, version=3)
+        registry.verify(admin, get_entity(skill.entity_id, version=3))
 
 
 def test_consistency_between_checkpoints(registry: Registry, admin: Principal) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from shared.core.commands import IdempotencyKey, create_entity
 from shared.core.errors import CommitOutcomeUnknownError, RegistryError, StorageError
 from shared.core.principal import Principal
+from shared.core.queries import get_entity
 from shared.core.signing import LocalSigner
 from shared.db import engine_for_url
 from shared.limits import Limits, Timeouts
@@ -176,7 +177,7 @@ def test_a_frozen_server_fails_the_request_within_the_read_timeout(
     proxy.freeze = True  # a SIGSTOPped instance: TCP up, nothing answers
     started = time.monotonic()
     with pytest.raises(StorageError):
-        registry.get(admin, "01890000-0000-7000-8000-000000000000")
+        registry.get(admin, get_entity("01890000-0000-7000-8000-000000000000"))
     # statement timeout (1 s) + connect timeout (1 s) of margin, then give up
     assert time.monotonic() - started < 5
     proxy.freeze = False
@@ -194,7 +195,7 @@ def test_connections_reset_under_the_pool_are_replaced_not_reported(
     first = registry.create(admin, create_entity("Skill", skill_data())).records[0]
     for _ in range(3):
         assert proxy.reset_all() >= 1  # a backend-terminate storm between requests
-        assert registry.get(admin, first.entity_id).seq == first.seq
+        assert registry.get(admin, get_entity(first.entity_id)).seq == first.seq
     assert registry.create(admin, create_entity("Skill", skill_data())).records[0].seq == 2
 
 
@@ -242,7 +243,10 @@ def test_a_commit_acknowledgement_lost_is_retried_safely_with_its_idempotency_ke
     )
     assert retry.replayed
     assert _log_size(registry, admin.tenant_id) == 2
-    assert registry.get(admin, retry.records[0].entity_id).canonical == retry.records[0].canonical
+    assert (
+        registry.get(admin, get_entity(retry.records[0].entity_id)).canonical
+        == retry.records[0].canonical
+    )
 
 
 def test_a_commit_cut_before_it_ran_is_retried_safely_with_its_idempotency_key(
@@ -273,7 +277,10 @@ def test_a_commit_cut_before_it_ran_is_retried_safely_with_its_idempotency_key(
     )
     assert not retry.replayed  # it never committed, so the retry is the one write
     assert _log_size(registry, admin.tenant_id) == 2
-    assert registry.get(admin, retry.records[0].entity_id).canonical == retry.records[0].canonical
+    assert (
+        registry.get(admin, get_entity(retry.records[0].entity_id)).canonical
+        == retry.records[0].canonical
+    )
 
 
 _HELD = sa.text(

@@ -23,6 +23,7 @@ from shared.core import entities
 from shared.core.commands import create_entity, parse_batch
 from shared.core.hashing import GENESIS_CHAIN_HASH
 from shared.core.principal import Principal
+from shared.core.queries import get_entity, list_entities
 from shared.core.records import RecordContent, VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 from shared.core.verification import verify_record
@@ -156,7 +157,7 @@ def test_raw_insert_100(benchmark: Any, raw: tuple[Any, str], sample: VersionRec
 def test_get_by_id(
     benchmark: Any, registry: Registry, principal: Principal, sample: VersionRecord
 ) -> None:
-    benchmark(lambda: registry.get(principal, sample.entity_id))
+    benchmark(lambda: registry.get(principal, get_entity(sample.entity_id)))
     record_mean("get_by_id", benchmark)
 
 
@@ -176,7 +177,9 @@ def test_raw_select_pk(benchmark: Any, raw: tuple[Any, str]) -> None:
 def test_list_filtered(
     benchmark: Any, registry: Registry, principal: Principal, sample: VersionRecord
 ) -> None:
-    page = benchmark(lambda: registry.list_entities(principal, entity_type="Skill", limit=50))
+    page = benchmark(
+        lambda: registry.list_entities(principal, list_entities(entity_type="Skill", limit=50))
+    )
     assert len(page.items) == 50
     record_mean("list_filtered", benchmark)
 
@@ -248,7 +251,7 @@ def test_verify_record_endpoint(
     benchmark: Any, registry: Registry, thousand_record_log: tuple[Principal, str]
 ) -> None:
     owner, entity_id = thousand_record_log
-    report = benchmark(lambda: registry.verify(owner, entity_id))
+    report = benchmark(lambda: registry.verify(owner, get_entity(entity_id)))
     assert report.valid
     record_mean("verify with proof (1k log)", benchmark)
 

@@ -10,6 +10,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from shared.core.principal import Principal
+from shared.core.queries import read_log
 from shared.db import engine_for_url
 from shared.service import Registry
 from tests.conftest import Database
@@ -125,5 +126,5 @@ def test_registry_reads_are_tenant_scoped_through_the_pool(
 ) -> None:
     a, b = two_tenants
     for _ in range(3):  # interleave tenants over the same small pool
-        assert len(registry.log(Principal("x", a, admin.scopes)).items) == 1
-        assert len(registry.log(Principal("y", b, admin.scopes)).items) == 2
+        assert len(registry.log(Principal("x", a, admin.scopes), read_log()).items) == 1
+        assert len(registry.log(Principal("y", b, admin.scopes), read_log()).items) == 2

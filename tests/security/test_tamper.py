@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Engine
 
 from shared.core.principal import Principal
+from shared.core.queries import get_entity
 from shared.core.records import VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 from shared.service import Registry
@@ -46,7 +47,7 @@ def test_untouched_log_audits_valid(
 ) -> None:
     report = registry.audit(admin)
     assert report.valid and report.records_checked == len(log)
-    assert all(registry.verify(admin, r.entity_id).valid for r in log[:2])
+    assert all(registry.verify(admin, get_entity(r.entity_id)).valid for r in log[:2])
 
 
 def test_a_one_byte_change_is_found_at_its_seq(
@@ -64,10 +65,10 @@ def test_a_one_byte_change_is_found_at_its_seq(
     report = _audit_failure(registry, admin)
     assert report["first_bad_seq"] == target.seq
     assert report["error"]["check"] == "content"
-    verdict = registry.verify(admin, target.entity_id).to_dict()
+    verdict = registry.verify(admin, get_entity(target.entity_id)).to_dict()
     assert verdict["valid"] is False
     assert {c["name"] for c in verdict["checks"] if not c["ok"]} >= {"content", "leaf_hash"}
-    assert registry.verify(admin, log[3].entity_id).valid  # neighbours still verify
+    assert registry.verify(admin, get_entity(log[3].entity_id)).valid  # neighbours still verify
 
 
 def test_editing_only_the_jsonb_copy_is_found(
@@ -88,7 +89,7 @@ def test_a_deleted_row_is_found_at_its_seq(
     dba.run("DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq = 4")
     report = _audit_failure(registry, admin)
     assert (report["first_bad_seq"], report["error"]["check"]) == (4, "seq")
-    verdict = registry.verify(admin, log[4].entity_id)
+    verdict = registry.verify(admin, get_entity(log[4].entity_id))
     assert not verdict.valid  # seq 5 no longer links to anything
 
 
@@ -116,7 +117,7 @@ def test_dropping_the_newest_rows_is_found_against_the_checkpoint(
     report = _audit_failure(registry, admin)
     assert report["records_checked"] == 6
     assert (report["first_bad_seq"], report["error"]["check"]) == (7, "truncation")
-    verdict = registry.verify(admin, log[0].entity_id).to_dict()
+    verdict = registry.verify(admin, get_entity(log[0].entity_id)).to_dict()
     assert verdict["valid"] is False
     assert [c["name"] for c in verdict["checks"] if not c["ok"]] == ["inclusion"]
 
@@ -185,7 +186,7 @@ def test_a_rewritten_consistent_chain_without_the_private_key_is_found(
     report = _audit_failure(registry, admin)
     expected_check = "signature" if pose_as_service_key else "key"
     assert (report["first_bad_seq"], report["error"]["check"]) == (1, expected_check)
-    verdict = registry.verify(admin, log[5].entity_id).to_dict()
+    verdict = registry.verify(admin, get_entity(log[5].entity_id)).to_dict()
     assert verdict["valid"] is False
     assert expected_check in {c["name"] for c in verdict["checks"] if not c["ok"]}
 

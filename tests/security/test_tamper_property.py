@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 from shared.core.commands import create_entity, parse_supersede
 from shared.core.errors import IntegrityViolationError, NotFoundError
 from shared.core.principal import Principal
+from shared.core.queries import entity_history, get_entity, list_entities, read_log
 from shared.schema import entity_versions
 from shared.service import Registry
 from tests.conftest import ALL_SCOPES
@@ -109,25 +110,25 @@ def _build(registry: Registry, principal: Principal, operations: list[str]) -> N
 
 
 def _reads(registry: Registry, principal: Principal) -> dict[tuple[Any, ...], Callable[[], Any]]:
-    log = registry.log(principal, from_seq=1, limit=1000).items
+    log = registry.log(principal, read_log(from_seq=1, limit=1000)).items
     reads: dict[tuple[Any, ...], Callable[[], Any]] = {
-        ("log",): lambda: registry.log(principal, from_seq=1, limit=1000).items,
-        ("list",): lambda: registry.list_entities(principal, limit=200).items,
+        ("log",): lambda: registry.log(principal, read_log(from_seq=1, limit=1000)).items,
+        ("list",): lambda: registry.list_entities(principal, list_entities(limit=200)).items,
     }
     for entity_type in ("Skill", "Industry"):
         reads[("list", "entity_type", entity_type)] = lambda t=entity_type: (
-            registry.list_entities(principal, entity_type=t, limit=200).items
+            registry.list_entities(principal, list_entities(entity_type=t, limit=200)).items
         )
     for status in ("pending_certification", "certified", "active"):
         reads[("list", "status", status)] = lambda s=status: (
-            registry.list_entities(principal, status=s, limit=200).items
+            registry.list_entities(principal, list_entities(status=s, limit=200)).items
         )
     for record in log:
         eid = record.entity_id
-        reads[("get", eid)] = lambda e=eid: [registry.get(principal, e)]
-        reads[("history", eid)] = lambda e=eid: registry.history(principal, e)
+        reads[("get", eid)] = lambda e=eid: [registry.get(principal, get_entity(e))]
+        reads[("history", eid)] = lambda e=eid: registry.history(principal, entity_history(e))
         reads[("get", eid, record.version)] = lambda e=eid, v=record.version: [
-            registry.get(principal, e, v)
+            registry.get(principal, get_entity(e, v))
         ]
     return reads
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from shared.core.commands import parse_supersede
 from shared.core.errors import IntegrityViolationError
 from shared.core.principal import Principal
+from shared.core.queries import entity_history, get_entity, list_entities, read_log
 from shared.core.records import VersionRecord
 from shared.service import Registry
 from tests.integration.helpers import Dba, create, industry, skill_data, unique
@@ -141,11 +142,11 @@ def test_a_tampered_record_is_not_built_on_or_served(
     assert _count(admin_engine, admin.tenant_id) == before
 
     reads: list[Callable[[], Any]] = [
-        lambda: registry.get(admin, target.entity_id, target.version),
-        lambda: registry.get(admin, target.entity_id),
-        lambda: registry.history(admin, target.entity_id),
-        lambda: registry.list_entities(admin, limit=100),
-        lambda: registry.log(admin, from_seq=1, limit=100),
+        lambda: registry.get(admin, get_entity(target.entity_id, target.version)),
+        lambda: registry.get(admin, get_entity(target.entity_id)),
+        lambda: registry.history(admin, entity_history(target.entity_id)),
+        lambda: registry.list_entities(admin, list_entities(limit=100)),
+        lambda: registry.log(admin, read_log(from_seq=1, limit=100)),
     ]
     for read in reads:
         with pytest.raises(IntegrityViolationError) as failed:
@@ -174,7 +175,7 @@ def test_a_head_that_no_longer_links_to_its_predecessor_is_not_chained_onto(
     assert (refused.value.seq, refused.value.check) == (7, "chain_hash")
     assert _count(admin_engine, admin.tenant_id) == before - 1
     with pytest.raises(IntegrityViolationError) as gap:
-        registry.log(admin, from_seq=1, limit=100)
+        registry.log(admin, read_log(from_seq=1, limit=100))
     assert (gap.value.seq, gap.value.check) == (7, "seq")
 
 
@@ -185,8 +186,8 @@ def test_a_deleted_version_fails_the_history_closed(
         "DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq = 1"
     )
     with pytest.raises(IntegrityViolationError) as failed:
-        registry.history(admin, log.referenced.entity_id)
+        registry.history(admin, entity_history(log.referenced.entity_id))
     assert failed.value.check == "version"
     with pytest.raises(IntegrityViolationError):
-        registry.log(admin, from_seq=1, limit=100)
-    assert registry.log(admin, from_seq=2, limit=100).items[0].seq == 2  # the rest holds
+        registry.log(admin, read_log(from_seq=1, limit=100))
+    assert registry.log(admin, read_log(from_seq=2, limit=100)).items[0].seq == 2  # the rest holds
