@@ -39,7 +39,7 @@ from functions.routing import Route, Routes
 from shared.core.commands import IdempotencyKey, check_fields, parse_idempotency_key
 from shared.core.errors import InputError, NotFoundError, RegistryError
 from shared.core.principal import Principal
-from shared.service import Registry, WriteResult
+from shared.registry_api import RegistryAPI, WriteResult
 from shared.settings import Settings
 
 JSON_CONTENT_TYPE = "application/json"
@@ -101,7 +101,7 @@ class Call:
     runtime: runtime.Runtime
 
     @property
-    def registry(self) -> Registry:
+    def registry(self) -> RegistryAPI:
         return self.runtime.registry
 
     @property

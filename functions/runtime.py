@@ -9,7 +9,7 @@ database that was down at cold start does not poison the instance.
 Example::
 
     runtime = current()
-    runtime.registry.get(principal, entity_id)
+    runtime.registry.get(principal, queries.get_entity(entity_id))
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functions import logs
 from shared.auth import TokenVerifier
 from shared.core.errors import ConfigurationError
+from shared.registry_api import RegistryAPI
 from shared.service import Registry
 from shared.settings import Settings
 
@@ -30,7 +31,7 @@ from shared.settings import Settings
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    registry: Registry
+    registry: RegistryAPI
     tokens: TokenVerifier
 
     @classmethod

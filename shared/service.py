@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -45,6 +44,7 @@ from shared.keys import load_signer, load_trusted_keys
 from shared.ledger import Ledger, WriteResult, new_entity_id, utc_now
 from shared.limits import Limits
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
+from shared.registry_api import EntityPage, LogPage
 from shared.repository import Repository
 from shared.schema import SCHEMA_REVISION
 from shared.settings import (
@@ -66,18 +66,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class EntityPage:
-    items: list[VersionRecord]
-    next_cursor: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class LogPage:
-    items: list[VersionRecord]
-    next_from_seq: int | None
 
 
 class Registry:

@@ -67,7 +67,7 @@ def fake_registry(base_settings: Settings) -> Iterator[FakeRegistry]:
     runtime.install(
         runtime.Runtime(
             settings=base_settings,
-            registry=fake,  # type: ignore[arg-type]
+            registry=fake,
             tokens=TokenVerifier.from_settings(base_settings),
         )
     )

@@ -33,7 +33,7 @@ from shared.core.errors import (
     VersionConflictError,
 )
 from shared.core.hashing import GENESIS_CHAIN_HASH
-from shared.core.principal import SCOPE_ADMIN, Principal
+from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
 from shared.core.queries import (
     EntityHistory,
     GetEntity,
@@ -44,16 +44,11 @@ from shared.core.queries import (
 from shared.core.records import RecordContent, VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 from shared.limits import Limits
-from shared.service import EntityPage, LogPage
+from shared.registry_api import EntityPage, LogPage, WriteResult
+from shared.tilelog import LogResource
 
 ZERO = bytes(32)
 _SIGNER = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
-
-
-@dataclasses.dataclass(frozen=True)
-class WriteResult:
-    records: tuple[VersionRecord, ...]
-    replayed: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +279,21 @@ class FakeRegistry:
                 "error": None,
             }
         )
+
+    def log_resource(self, principal: Principal, path: str) -> LogResource:
+        # The fake keeps no tiles: tile reads are tested against the real registry.
+        self.calls.append("log_resource")
+        principal.require(SCOPE_READ)
+        raise NotFoundError(f"no log resource {path}")
+
+    def expire_idempotency(self, principal: Principal) -> dict[str, int]:
+        # Every stored key is past a retention of zero hours.
+        self.calls.append("expire_idempotency")
+        principal.require(SCOPE_ADMIN)
+        with self._lock:
+            removed = len(self._idempotency)
+            self._idempotency.clear()
+        return {"removed": removed, "retention_hours": 0}
 
     def health(self) -> dict[str, object]:
         if self.fail_with is not None:
