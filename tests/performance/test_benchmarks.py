@@ -204,7 +204,8 @@ def test_concurrent_gets_10(
 
         def ten_gets() -> None:
             for future in [
-                pool.submit(registry.get, principal, sample.entity_id) for _ in range(10)
+                pool.submit(registry.get, principal, get_entity(sample.entity_id))
+                for _ in range(10)
             ]:
                 future.result()
 
