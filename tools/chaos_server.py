@@ -97,7 +97,9 @@ def main() -> int:
         server.serve_forever()
     finally:
         server.server_close()
-        runtime.current().registry.engine.dispose()
+        registry = runtime.current().registry
+        if isinstance(registry, Registry):  # the runtime holds it as the RegistryAPI
+            registry.engine.dispose()
     return 0
 
 
