@@ -144,10 +144,7 @@ def build_app() -> WsgiApp:
     from functions import runtime
 
     apps = {
-        f"/{t}": _mount_root(
-            functions_framework.create_app(t, source=str(MAIN))  # type: ignore[no-untyped-call]
-        )
-        for t in TARGETS
+        f"/{t}": _mount_root(functions_framework.create_app(t, source=str(MAIN))) for t in TARGETS
     }
     extras = Extras(lambda: runtime.current().registry.health())
     app: WsgiApp = DispatcherMiddleware(extras, apps)

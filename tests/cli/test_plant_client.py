@@ -181,5 +181,5 @@ def test_a_forged_verify_answer_raises_evidence_error(signer: LocalSigner) -> No
         trusted_keys={signer.key_id: signer.public_key},
     )
     with pytest.raises(EvidenceError) as caught:
-        client.verify(forged["entity_id"])  # type: ignore[arg-type]
+        client.verify(str(forged["entity_id"]))
     assert caught.value.check == "content" and caught.value.seq == 3

@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from e2e_support import REPO, START_TIMEOUT, Keys, free_port, function_env, stop, wait_until_serving
+
+from tests.e2e.e2e_support import (
+    REPO,
+    START_TIMEOUT,
+    Keys,
+    free_port,
+    function_env,
+    stop,
+    wait_until_serving,
+)
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from e2e_support import REPO, START_TIMEOUT, free_port, http, stop, wait_until_serving
 
 from shared.settings import ENVIRONMENT_VARIABLES
+from tests.e2e.e2e_support import REPO, START_TIMEOUT, free_port, http, stop, wait_until_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import REPO, Keys, free_port, http, stop, wait_until_serving
+
+from tests.e2e.e2e_support import REPO, Keys, free_port, http, stop, wait_until_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import REPO, Keys, function_env
+
+from tests.e2e.e2e_support import REPO, Keys, function_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
-from e2e_support import Keys
 
 from plant.audit import ExportSource, IncompleteExportError, audit_source
 from plant.cli import main
@@ -27,6 +26,7 @@ from plant.errors import (
     VersionConflictError,
 )
 from plant.export import export_log
+from tests.e2e.e2e_support import Keys
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_support import REPO, START_TIMEOUT, free_port, stop, wait_until_serving
+
+from tests.e2e.e2e_support import REPO, START_TIMEOUT, free_port, stop, wait_until_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -16,7 +16,12 @@ import functions_framework
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from http_support import (
+
+from functions import runtime
+from shared.auth import TokenVerifier
+from shared.service import Registry
+from shared.settings import Settings
+from tests.functions.http_support import (
     AUDIENCE,
     ISSUER,
     MAIN,
@@ -26,12 +31,7 @@ from http_support import (
     Api,
     JwtKeys,
 )
-from registry_fake import FakeRegistry
-
-from functions import runtime
-from shared.auth import TokenVerifier
-from shared.service import Registry
-from shared.settings import Settings
+from tests.functions.registry_fake import FakeRegistry
 
 
 @pytest.fixture(scope="session")

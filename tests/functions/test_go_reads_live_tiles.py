@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from http_support import Api
 from werkzeug.serving import make_server
 
 from functions import runtime
@@ -30,7 +29,9 @@ from shared.core.note import Ed25519NoteSigner, sign_note
 from shared.core.principal import Principal
 from shared.core.tlog import TreeHead, tenant_origin
 from shared.core.verification import verify_checkpoint
+from shared.service import Registry
 from tests.conftest import ALL_SCOPES
+from tests.functions.http_support import Api
 from tests.integration.helpers import skill_data
 from tests.interop.go_support import TlogCheck, build_tlogcheck
 
@@ -68,7 +69,9 @@ def _grow(api: Api, real_registry: runtime.Runtime, upto: int, have: int) -> Non
 def _signed_root(api: Api, real_registry: runtime.Runtime) -> Checkpoint:
     body = api.call("verify", "GET", "/checkpoint").get_json()
     checkpoint = Checkpoint.from_dict(body)
-    verify_checkpoint(checkpoint, real_registry.registry.evidence._trusted_keys)
+    registry = real_registry.registry
+    assert isinstance(registry, Registry)  # the runtime holds it as the RegistryAPI
+    verify_checkpoint(checkpoint, registry.evidence._trusted_keys)
     return checkpoint
 
 

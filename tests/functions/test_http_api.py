@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 import pytest
-from http_support import Api, assert_problem
 
 from shared.core.principal import SCOPE_READ, SCOPE_WRITE
+from tests.functions.http_support import Api, assert_problem
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("real_registry")]
 

@@ -12,10 +12,10 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from http_support import ALL_SCOPES, AUDIENCE, ISSUER, Api, assert_problem, mint
-from registry_fake import FakeRegistry
 
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
+from tests.functions.http_support import ALL_SCOPES, AUDIENCE, ISSUER, Api, assert_problem, mint
+from tests.functions.registry_fake import FakeRegistry
 
 CREATE = {
     "entity_type": "Skill",

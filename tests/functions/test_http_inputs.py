@@ -6,10 +6,10 @@ import io
 from typing import Any
 
 import pytest
-from http_support import MAX_BATCH_BODY, MAX_BODY, Api, assert_problem
-from registry_fake import FakeRegistry
 
 from shared.core.commands import FORBIDDEN_FIELDS
+from tests.functions.http_support import MAX_BATCH_BODY, MAX_BODY, Api, assert_problem
+from tests.functions.registry_fake import FakeRegistry
 
 SKILL = {"name": "Python", "description": "The language", "category": "technical"}
 CREATE = {"entity_type": "Skill", "data": SKILL}

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from http_support import Api, assert_problem
 from sqlalchemy.engine import Engine
 
 from shared.core.hashing import leaf_hash
 from shared.core.principal import SCOPE_READ, SCOPE_WRITE
+from tests.functions.http_support import Api, assert_problem
 from tests.integration.helpers import Dba
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("real_registry")]
@@ -148,7 +148,7 @@ def test_5_reads_do_not_serve_the_jsonb_copy(api: Api, dba: Dba) -> None:
 def test_6_a_replay_re_authorises_the_caller(api: Api) -> None:
     skill = _created(api, "Skill", _skill())
     key = {"Idempotency-Key": f"certify-{uuid.uuid4()}"}
-    request = {"expected_version": 1, "status": "certified", "reason": "reviewed"}
+    request: dict[str, Any] = {"expected_version": 1, "status": "certified", "reason": "reviewed"}
     # Without a key the writer may not certify; with the admin's key it must not either.
     assert_problem(_supersede(api, skill["entity_id"], scopes=WRITER, **request), 403, "forbidden")
     first = _supersede(api, skill["entity_id"], headers=key, **request)

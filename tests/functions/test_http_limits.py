@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from http_support import Api, assert_problem
-from registry_fake import FakeRegistry
-
 from shared.core import errors
 from shared.limits import Limits
+from tests.functions.http_support import Api, assert_problem
+from tests.functions.registry_fake import FakeRegistry
 
 
 def test_a_tenant_over_its_rate_gets_429_with_retry_after(

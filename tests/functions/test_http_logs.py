@@ -8,11 +8,11 @@ import logging
 from typing import Any
 
 import pytest
-from http_support import Api
-from registry_fake import FakeRegistry
 
 from functions import runtime
 from functions.logs import trace_fields
+from tests.functions.http_support import Api
+from tests.functions.registry_fake import FakeRegistry
 
 TRACE = "105445aa7843bc8bf206b12000100000"
 

@@ -12,11 +12,11 @@ import uuid
 from typing import Any
 
 import pytest
-from http_support import REPO, Api
 from jsonschema import Draft202012Validator
 from werkzeug.test import TestResponse
 
 from functions import create, query, supersede, verify
+from tests.functions.http_support import REPO, Api
 from tools import openapi_docs
 
 SPEC: dict[str, Any] = json.loads((REPO / "docs" / "openapi.json").read_text())

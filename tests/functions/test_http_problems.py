@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from http_support import Api, assert_problem
-from registry_fake import FakeRegistry
 
 from functions.problems import STATUS_BY_KIND, problem, status_for
 from shared.core import errors
+from tests.functions.http_support import Api, assert_problem
+from tests.functions.registry_fake import FakeRegistry
 
 
 def _all_error_types() -> list[type[errors.RegistryError]]:
@@ -57,7 +57,7 @@ def test_unlisted_subclass_inherits_its_parents_status() -> None:
 
     status, _, body = problem(OddInput("odd"), "r")
     assert status == 400
-    assert body["type"].endswith("/invalid-input")
+    assert str(body["type"]).endswith("/invalid-input")
 
 
 def test_client_errors_are_never_5xx() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from http_support import TARGETS, Api, assert_problem
-from registry_fake import FakeRegistry
 from werkzeug.test import Client
 
+from tests.functions.http_support import TARGETS, Api, assert_problem
+from tests.functions.registry_fake import FakeRegistry
 from tools import devserver
 
 # (target, path, the methods it allows)

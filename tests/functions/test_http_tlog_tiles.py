@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from http_support import Api, assert_problem
 
 from shared.core.hashing import leaf_hash
 from shared.core.merkle import root
 from shared.core.tiles import LeafTileReader, Tile, parse_entry_bundle
+from tests.functions.http_support import Api, assert_problem
 from tests.integration.helpers import skill_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("real_registry")]

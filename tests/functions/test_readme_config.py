@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from http_support import REPO
-
 from shared.settings import ENVIRONMENT_VARIABLES
+from tests.functions.http_support import REPO
 
 README = (REPO / "README.md").read_text()
 

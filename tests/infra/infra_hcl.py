@@ -44,7 +44,8 @@ def _clean(value: Any) -> Any:
 @functools.cache
 def load(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return _clean(hcl2.load(handle))
+        document: dict[str, Any] = _clean(hcl2.load(handle))
+    return document
 
 
 def tf_files() -> list[Path]:
@@ -117,7 +118,7 @@ def settings_environment_variables() -> set[str]:
     """Keys of ENVIRONMENT_VARIABLES in shared/settings.py, read with ast (no import)."""
     tree = ast.parse((REPO / "shared" / "settings.py").read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        target = None
+        target: ast.expr | None = None
         if isinstance(node, ast.AnnAssign):
             target, value = node.target, node.value
         elif isinstance(node, ast.Assign) and len(node.targets) == 1:

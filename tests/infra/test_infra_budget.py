@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from infra_hcl import FUNCTION_NAMES, MODULES, locals_of, resources, setting, variables
+
+from tests.infra.infra_hcl import FUNCTION_NAMES, MODULES, locals_of, resources, setting, variables
 
 ROLLOUT_REVISIONS = 2
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from infra_hcl import ENVS, is_expression, registry_call, resources, setting, variables
+
+from tests.infra.infra_hcl import ENVS, is_expression, registry_call, resources, setting, variables
 
 ALLOWED_SSL_MODES = {"ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"}
 
@@ -20,7 +21,8 @@ def instance() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def settings(instance: dict[str, Any]) -> dict[str, Any]:
     assert len(instance["settings"]) == 1
-    return instance["settings"][0]
+    settings: dict[str, Any] = instance["settings"][0]
+    return settings
 
 
 def flags(settings: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from infra_hcl import (
+
+from tests.infra.infra_hcl import (
     FUNCTION_NAMES,
     MODULES,
     env_keys_in_expression,
@@ -27,7 +28,8 @@ def function() -> dict[str, Any]:
 
 
 def registry_functions() -> dict[str, Any]:
-    return locals_of(MODULES / "registry" / "main.tf")["functions"]
+    functions: dict[str, Any] = locals_of(MODULES / "registry" / "main.tf")["functions"]
+    return functions
 
 
 def test_the_four_functions_and_their_entry_points() -> None:

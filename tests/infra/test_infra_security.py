@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from infra_hcl import INFRA, load, locals_of, module_dir, resources, setting, tf_files
+
+from tests.infra.infra_hcl import INFRA, load, locals_of, module_dir, resources, setting, tf_files
 
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 

@@ -22,7 +22,9 @@ from tests.integration.helpers import Dba, skill_data
 pytestmark = pytest.mark.integration
 
 
-def _transactions_during(registry: Registry, action: Callable[[], object]) -> int:
+def _transactions_during(
+    monkeypatch: pytest.MonkeyPatch, registry: Registry, action: Callable[[], object]
+) -> int:
     repository = registry.repository
     opened = 0
     original = repository.tenant_transaction
@@ -34,11 +36,9 @@ def _transactions_during(registry: Registry, action: Callable[[], object]) -> in
         with original(tenant_id) as tx:
             yield tx
 
-    repository.tenant_transaction = counting  # type: ignore[method-assign,assignment]
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(repository, "tenant_transaction", counting)
         action()
-    finally:
-        del repository.tenant_transaction
     return opened
 
 
@@ -53,7 +53,9 @@ def test_the_audit_works_in_short_transactions_of_bounded_chunks(
     )
     monkeypatch.setattr(evidence, "AUDIT_CHUNK", 10)
     reports = []
-    begun = _transactions_during(registry, lambda: reports.append(registry.audit(admin)))
+    begun = _transactions_during(
+        monkeypatch, registry, lambda: reports.append(registry.audit(admin))
+    )
     assert reports[0].valid, reports[0].to_dict()
     assert reports[0].records_checked == 35
     assert begun >= 5  # the checkpoints, then four chunks of at most 10 records

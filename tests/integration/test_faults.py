@@ -307,7 +307,8 @@ def test_every_failure_leaves_the_repository_as_a_registry_error() -> None:
     from shared.repository import translate_errors
 
     def refused(code: str) -> Exception:
-        return pg8000.dbapi.ProgrammingError({"S": "FATAL", "C": code, "M": "refused"})
+        error: Exception = pg8000.dbapi.ProgrammingError({"S": "FATAL", "C": code, "M": "refused"})
+        return error
 
     for raw in (
         ConnectionResetError(104, "reset"),

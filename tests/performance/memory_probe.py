@@ -111,8 +111,8 @@ def main() -> None:
         algorithm="EdDSA",
     )
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    create = functions_framework.create_app("create", source=MAIN).test_client()  # type: ignore[no-untyped-call]
-    query = functions_framework.create_app("query", source=MAIN).test_client()  # type: ignore[no-untyped-call]
+    create = functions_framework.create_app("create", source=MAIN).test_client()
+    query = functions_framework.create_app("query", source=MAIN).test_client()
     warm = create.post(
         "/",
         headers=headers,

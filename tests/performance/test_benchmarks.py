@@ -271,20 +271,19 @@ def test_audit_thousand_records(
 
 def test_seal_record(benchmark: Any, signer: LocalSigner, sample: VersionRecord) -> None:
     """Canonicalise + leaf hash + chain hash + Ed25519 signature of one record."""
-    fields = {
-        "tenant_id": "t",
-        "seq": 1,
-        "entity_id": sample.entity_id,
-        "version": 1,
-        "entity_type": "Skill",
-        "status": "pending_certification",
-        "data": sample.data,
-        "created_at": sample.created_at,
-        "created_by": "bench",
-        "reason": None,
-        "supersedes": None,
-    }
-    content = RecordContent(**fields)
+    content = RecordContent(
+        tenant_id="t",
+        seq=1,
+        entity_id=sample.entity_id,
+        version=1,
+        entity_type="Skill",
+        status="pending_certification",
+        data=sample.data,
+        created_at=sample.created_at,
+        created_by="bench",
+        reason=None,
+        supersedes=None,
+    )
     benchmark(lambda: seal_record(content, previous_chain_hash=GENESIS_CHAIN_HASH, signer=signer))
     record_mean("seal_record (hash chain + sign)", benchmark)
 

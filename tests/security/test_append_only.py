@@ -45,7 +45,8 @@ def populated(registry: Registry, admin: Principal) -> str:
 
 
 def _sqlstate(error: sa_exc.DBAPIError) -> str:
-    return str(error.orig.args[0]["C"])  # type: ignore[union-attr,index]
+    assert error.orig is not None
+    return str(error.orig.args[0]["C"])
 
 
 @pytest.mark.parametrize("table", APPEND_ONLY_TABLES)

@@ -41,7 +41,14 @@ from sqlalchemy.engine import Engine
 from shared.core.commands import create_entity, parse_supersede
 from shared.core.errors import IntegrityViolationError, NotFoundError
 from shared.core.principal import Principal
-from shared.core.queries import entity_history, get_entity, list_entities, read_log
+from shared.core.queries import (
+    EntityHistory,
+    GetEntity,
+    entity_history,
+    get_entity,
+    list_entities,
+    read_log,
+)
 from shared.schema import entity_versions
 from shared.service import Registry
 from tests.conftest import ALL_SCOPES
@@ -115,21 +122,26 @@ def _reads(registry: Registry, principal: Principal) -> dict[tuple[Any, ...], Ca
         ("log",): lambda: registry.log(principal, read_log(from_seq=1, limit=1000)).items,
         ("list",): lambda: registry.list_entities(principal, list_entities(limit=200)).items,
     }
+
+    def listed(**filters: str) -> Callable[[], Any]:
+        query = list_entities(limit=200, **filters)
+        return lambda: registry.list_entities(principal, query).items
+
+    def got(query: GetEntity) -> Callable[[], Any]:
+        return lambda: [registry.get(principal, query)]
+
+    def history(query: EntityHistory) -> Callable[[], Any]:
+        return lambda: registry.history(principal, query)
+
     for entity_type in ("Skill", "Industry"):
-        reads[("list", "entity_type", entity_type)] = lambda t=entity_type: (
-            registry.list_entities(principal, list_entities(entity_type=t, limit=200)).items
-        )
+        reads[("list", "entity_type", entity_type)] = listed(entity_type=entity_type)
     for status in ("pending_certification", "certified", "active"):
-        reads[("list", "status", status)] = lambda s=status: (
-            registry.list_entities(principal, list_entities(status=s, limit=200)).items
-        )
+        reads[("list", "status", status)] = listed(status=status)
     for record in log:
         eid = record.entity_id
-        reads[("get", eid)] = lambda e=eid: [registry.get(principal, get_entity(e))]
-        reads[("history", eid)] = lambda e=eid: registry.history(principal, entity_history(e))
-        reads[("get", eid, record.version)] = lambda e=eid, v=record.version: [
-            registry.get(principal, get_entity(e, v))
-        ]
+        reads[("get", eid)] = got(get_entity(eid))
+        reads[("history", eid)] = history(entity_history(eid))
+        reads[("get", eid, record.version)] = got(get_entity(eid, record.version))
     return reads
 
 

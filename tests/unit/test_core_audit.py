@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -91,12 +92,16 @@ def test_an_intact_log_with_checkpoints_passes(ed25519_signer: LocalSigner, now:
     ],
 )
 def test_damage_is_reported_at_its_seq(
-    ed25519_signer: LocalSigner, now: datetime, damage: object, seq: int, check: str
+    ed25519_signer: LocalSigner,
+    now: datetime,
+    damage: Callable[[list[VersionRecord]], list[VersionRecord]],
+    seq: int,
+    check: str,
 ) -> None:
     log = _log(ed25519_signer, now, 9)
     checkpoint = _checkpoint(log, ed25519_signer, now)
     with pytest.raises(VerificationError) as err:
-        _audit(damage(log), ed25519_signer, [checkpoint])  # type: ignore[operator]
+        _audit(damage(log), ed25519_signer, [checkpoint])
     assert (err.value.seq, err.value.check) == (seq, check)
 
 

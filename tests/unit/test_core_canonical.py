@@ -8,7 +8,7 @@ import json
 import struct
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import rfc8785
@@ -186,8 +186,11 @@ def test_parse_json_accepts_valid_documents() -> None:
     assert parse_json(b' {"a": [1, 2.5, "\\u00e9", true, null]} ') == {
         "a": [1, 2.5, "é", True, None]
     }
-    assert parse_json(bytearray(b"[]")) == []
+    assert parse_json(cast(bytes, bytearray(b"[]"))) == []  # what a WSGI body may be
 
+
+# Surrogates have no UTF-8 form and NUL no PostgreSQL one: canonicalize refuses both.
+_STORABLE = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 
 json_values = st.recursive(
     st.none()
@@ -196,11 +199,11 @@ json_values = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False).filter(
         lambda f: not (f.is_integer() and MAX_SAFE_INTEGER < abs(f) < 1e21)
     )
-    | st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+    | st.text(_STORABLE),
     lambda children: (
         st.lists(children, max_size=5)
         | st.dictionaries(
-            st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+            st.text(_STORABLE),
             children,
             max_size=5,
         )

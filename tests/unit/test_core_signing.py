@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from shared.core.errors import InputError, KeyServiceError, VerificationError
 from shared.core.signing import (
@@ -13,6 +16,7 @@ from shared.core.signing import (
     RSA_PSS_SHA256,
     LocalSigner,
     PublicKey,
+    SupportedPublicKey,
     key_id_for,
     load_public_keys_pem_bundle,
 )
@@ -21,8 +25,8 @@ ALGORITHMS = [ED25519, ECDSA_P256_SHA256, RSA_PSS_SHA256]
 MESSAGE = b'{"format":"plant-registry/record-signature/v1","seq":1}'
 
 
-def _public_pem(key: object) -> bytes:
-    return key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+def _public_pem(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -61,11 +65,12 @@ def test_tampered_signature_fails(signers: dict[str, LocalSigner], algorithm: st
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_wrong_key_fails(signers: dict[str, LocalSigner], algorithm: str) -> None:
-    other = {
-        ED25519: lambda: ed25519.Ed25519PrivateKey.generate(),
+    makers: dict[str, Callable[[], PrivateKeyTypes]] = {
+        ED25519: ed25519.Ed25519PrivateKey.generate,
         ECDSA_P256_SHA256: lambda: ec.generate_private_key(ec.SECP256R1()),
         RSA_PSS_SHA256: lambda: rsa.generate_private_key(65537, 2048),
-    }[algorithm]()
+    }
+    other = makers[algorithm]()
     signature = LocalSigner.from_private_key(other).sign(MESSAGE)
     with pytest.raises(VerificationError):
         signers[algorithm].public_key.verify(MESSAGE, signature)
@@ -107,7 +112,8 @@ def test_key_id_is_sha256_of_spki(signers: dict[str, LocalSigner]) -> None:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         expected = "sha256:" + hashlib.sha256(der).digest()[:16].hex()
-        assert key_id_for(key) == expected  # type: ignore[arg-type]
+        assert isinstance(key, SupportedPublicKey)
+        assert key_id_for(key) == expected
         assert signer.key_id == expected
         assert len(expected) == len("sha256:") + 32
 
@@ -121,8 +127,8 @@ def test_key_id_is_sha256_of_spki(signers: dict[str, LocalSigner]) -> None:
     ],
     ids=["rsa-1024", "p-384", "secp256k1"],
 )
-def test_unsupported_keys_rejected(make_key: object) -> None:
-    private = make_key()  # type: ignore[operator]
+def test_unsupported_keys_rejected(make_key: Callable[[], PrivateKeyTypes]) -> None:
+    private = make_key()
     with pytest.raises(KeyServiceError):
         LocalSigner.from_private_key(private)
     with pytest.raises(KeyServiceError):
@@ -164,7 +170,7 @@ def test_public_key_from_dict_checks_consistency(
     with pytest.raises(InputError):
         PublicKey.from_dict({**data, "pem": 5})
     with pytest.raises(InputError):
-        PublicKey.from_dict([])  # type: ignore[arg-type]
+        PublicKey.from_dict(cast(Any, []))
 
 
 def test_local_signer_from_pem(ed25519_signer: LocalSigner) -> None:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -27,7 +27,7 @@ from shared.core.checkpoints import sign_checkpoint
 from shared.core.errors import KeyServiceError, RegistryError, StorageError
 from shared.core.hashing import sha256
 from shared.core.signing import LocalSigner
-from shared.google_http import RETRY_AFTER_SECONDS, call
+from shared.google_http import RETRY_AFTER_SECONDS, HttpSession, call
 from shared.keys import KmsSigner, crc32c, generate_ed25519_private_key_pem
 from shared.publisher import GcsCheckpointPublisher, build_publisher
 from shared.settings import DEFAULT_GOOGLE_API_TIMEOUT_S, Settings
@@ -77,9 +77,9 @@ class SlowEndpoint:
                     return
                 conn.sendall(b" ")
 
-    def session(self) -> requests.Session:
+    def session(self) -> HttpSession:
         """A real requests session whose Google API URLs all lead here."""
-        return _Redirected(self.base)
+        return cast(HttpSession, _Redirected(self.base))
 
     def close(self) -> None:
         self._stop.set()
@@ -100,7 +100,8 @@ class _Redirected(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kw: Any) -> Any:
         local = re.sub(r"^https://[^/]+", self._base, str(url))
-        return super().request(method, local, *args, **kw)
+        verb = method.decode() if isinstance(method, bytes) else method
+        return super().request(verb, local, *args, **kw)
 
 
 @pytest.fixture
