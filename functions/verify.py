@@ -12,6 +12,8 @@ from functions.endpoint import Call, Reply, dispatch, function_routes
 from functions.inputs import optional_int_param, required_int_param
 from functions.routing import Route
 from shared.core import queries
+from shared.core.audit import AuditMode
+from shared.core.errors import InputError
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ
 from shared.core.queries import MAX_SEQ, in_range
 
@@ -55,13 +57,20 @@ def log_resource(call: Call) -> Reply:
     return Reply(200, resource.data, {"Cache-Control": cache}, content_type=_OCTETS)
 
 
+def _audit_mode(call: Call) -> AuditMode:
+    """No body is the fast roots mode; a body is a JSON object with at most ``mode``."""
+    if not (call.request.content_length or "Transfer-Encoding" in call.request.headers):
+        return AuditMode.ROOTS
+    value = call.json_body(allowed=("mode",)).get("mode", AuditMode.ROOTS.value)
+    modes = [mode.value for mode in AuditMode]
+    if value not in modes:
+        raise InputError(f"mode must be one of {', '.join(modes)}", path="$.mode")
+    return AuditMode(value)
+
+
 def audit(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_ADMIN)
-    # The audit takes no parameters. No body is the norm; a body, if sent, must be the
-    # empty JSON object, so nothing a client sends is silently ignored.
-    if call.request.content_length or "Transfer-Encoding" in call.request.headers:
-        call.json_body(allowed=())
-    return Reply(200, call.registry.audit(principal).to_dict())
+    return Reply(200, call.registry.audit(principal, _audit_mode(call)).to_dict())
 
 
 def expire_idempotency(call: Call) -> Reply:

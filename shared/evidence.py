@@ -1,4 +1,6 @@
-"""Evidence: signed checkpoints, record verification, consistency proofs and the audit.
+"""Evidence: signed checkpoints, record verification and consistency proofs.
+
+The audit of a whole log is in ``shared.audit``.
 
 Checkpoints are signed lazily: when a proof is asked for and the log has grown past the
 latest checkpoint, a new one is signed over the current head, but only after the stored
@@ -20,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import merkle
-from shared.core.audit import LogAuditor
 from shared.core.checkpoints import (
     Checkpoint,
     ConsistencyProof,
@@ -30,10 +31,10 @@ from shared.core.checkpoints import (
 from shared.core.errors import InputError, NotFoundError, VerificationError
 from shared.core.hashing import GENESIS_CHAIN_HASH, chain_hash, digests_equal, leaf_hash
 from shared.core.merkle import MerkleAccumulator
-from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, Principal
+from shared.core.principal import SCOPE_READ, Principal
 from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
-from shared.core.tiles import TileAccumulator, TiledTree, TileReader
+from shared.core.tiles import TiledTree, TileReader
 from shared.core.verification import CheckResult, record_checks, verify_checkpoint
 from shared.publisher import CheckpointPublisher
 from shared.repository import Leaves, Repository, TenantTransaction
@@ -103,41 +104,6 @@ class ConsistencyReport:
         }
 
 
-@dataclasses.dataclass(frozen=True)
-class AuditReport:
-    """The result of re-verifying a tenant's whole log; the first bad seq when invalid."""
-
-    records_checked: int
-    checkpoints_checked: int
-    failure: VerificationError | None = None
-
-    @property
-    def valid(self) -> bool:
-        return self.failure is None
-
-    @property
-    def first_bad_seq(self) -> int | None:
-        return self.failure.seq if self.failure else None
-
-    def to_dict(self) -> dict[str, Any]:
-        error = None
-        if self.failure is not None:
-            error = {
-                "check": self.failure.check,
-                "seq": self.failure.seq,
-                "detail": self.failure.detail,
-                "expected": self.failure.expected,
-                "found": self.failure.found,
-            }
-        return {
-            "valid": self.valid,
-            "records_checked": self.records_checked,
-            "checkpoints_checked": self.checkpoints_checked,
-            "first_bad_seq": self.first_bad_seq,
-            "error": error,
-        }
-
-
 def _check_leaves(
     leaves: Leaves, *, upto: int, after: int = 0, previous_chain: bytes = GENESIS_CHAIN_HASH
 ) -> None:
@@ -200,52 +166,6 @@ def _inclusion(
     return proof, CheckResult(
         "inclusion", True, f"included at index {index} of the tree of size {checkpoint.tree_size}"
     )
-
-
-# Records per audit transaction: a few seconds of verification at most, far inside the
-# statement and idle-in-transaction timeouts.
-AUDIT_CHUNK = 5000
-
-
-class _TileAudit:
-    """Holds the stored tiles against tiles rebuilt from the records' canonical bytes."""
-
-    def __init__(self, store: TileStore) -> None:
-        self._store = store
-        self._accumulator = TileAccumulator()
-
-    def use(self, store: TileStore) -> None:
-        """Read stored tiles through ``store`` from now on (the audit's next chunk)."""
-        self._store = store
-
-    def add(self, record: VersionRecord) -> None:
-        for expected in self._accumulator.append(leaf_hash(record.canonical)):
-            tile = expected.tile
-            stored = self._store.full_tiles(tile.level, [tile.index]).get(tile.index)
-            if stored is None or stored != (expected.data, expected.root):
-                raise VerificationError(
-                    f"stored tile {tile.path()} is "
-                    + ("missing" if stored is None else "not the tile of the log's records"),
-                    check="tile",
-                    seq=record.seq,
-                    expected=expected.root.hex(),
-                    found=stored[1].hex() if stored else None,
-                )
-
-    def finish(self) -> None:
-        """Full tiles beyond the records mean records were removed from the log's end."""
-        level = 0
-        while self._accumulator.full_tiles(level) or level == 0:
-            stored = self._store.count_full(level)
-            if stored > self._accumulator.full_tiles(level):
-                raise VerificationError(
-                    f"{stored} full tiles at level {level} are stored, but the log's records "
-                    f"make {self._accumulator.full_tiles(level)}: records are missing",
-                    check="truncation",
-                    expected=self._accumulator.full_tiles(level),
-                    found=stored,
-                )
-            level += 1
 
 
 class Evidence:
@@ -450,40 +370,3 @@ class Evidence:
         return CheckResult(
             name, True, f"signed checkpoint at tree size {checkpoint.tree_size} matches"
         )
-
-    # --- audit -----------------------------------------------------------------------
-
-    def audit(self, principal: Principal) -> AuditReport:
-        """Re-verify the tenant's whole log in seq order, streaming; stop at the first bad seq.
-
-        The log is read in chunks of ``AUDIT_CHUNK`` records, each in its own short
-        transaction, so a long audit never holds a pooled connection (or a snapshot) for
-        its whole run and other requests interleave with it. The log is append-only, so
-        chunks read at different moments still form one prefix of it; the last chunk and
-        the truncation check share one transaction.
-        """
-        principal.require(SCOPE_ADMIN)
-        tenant_id = principal.tenant_id
-        with self._repository.tenant_transaction(tenant_id) as tx:
-            auditor = LogAuditor(self._trusted_keys, tx.checkpoints())
-        tiles: _TileAudit | None = None
-        next_seq = 1
-        try:
-            while True:
-                with self._repository.tenant_transaction(tenant_id) as tx:
-                    if tiles is None:
-                        tiles = _TileAudit(TileStore(tx))
-                    else:
-                        tiles.use(TileStore(tx))
-                    chunk = tx.log_range(next_seq, AUDIT_CHUNK)
-                    for record in chunk:
-                        auditor.add(record)
-                        tiles.add(record)
-                    if len(chunk) < AUDIT_CHUNK:
-                        auditor.finish()
-                        tiles.finish()
-                        break
-                    next_seq = chunk[-1].seq + 1
-        except VerificationError as failure:
-            return AuditReport(auditor.records_checked, auditor.checkpoints_checked, failure)
-        return AuditReport(auditor.records_checked, auditor.checkpoints_checked)

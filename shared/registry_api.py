@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
 from shared.core.principal import Principal
@@ -84,7 +85,7 @@ class RegistryAPI(Protocol):
 
     def consistency(self, principal: Principal, first: int, second: int) -> Document: ...
 
-    def audit(self, principal: Principal) -> Document: ...
+    def audit(self, principal: Principal, mode: AuditMode = AuditMode.ROOTS) -> Document: ...
 
     def log_resource(self, principal: Principal, path: str) -> LogResource: ...
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from shared.audit import AuditReport, LogAudit
+from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
 from shared.core.errors import (
@@ -38,7 +40,7 @@ from shared.core.queries import (
 from shared.core.records import VersionRecord
 from shared.core.signing import PublicKey, Signer
 from shared.db import build_engine
-from shared.evidence import AuditReport, ConsistencyReport, Evidence, VerificationReport
+from shared.evidence import ConsistencyReport, Evidence, VerificationReport
 from shared.integrity import RecordGuard
 from shared.keys import load_signer, load_trusted_keys
 from shared.ledger import Ledger, WriteResult, new_entity_id, utc_now
@@ -101,6 +103,7 @@ class Registry:
         self.evidence = Evidence(
             self.repository, signer, self.trusted_keys, publisher or NullPublisher(), clock=clock
         )
+        self.log_audit = LogAudit(self.repository, self.trusted_keys)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
@@ -221,12 +224,13 @@ class Registry:
     def consistency(self, principal: Principal, first: int, second: int) -> ConsistencyReport:
         return self.evidence.consistency(principal, first, second)
 
-    def audit(self, principal: Principal) -> AuditReport:
+    def audit(self, principal: Principal, mode: AuditMode = AuditMode.ROOTS) -> AuditReport:
+        """Re-verify the tenant's whole log (``shared.audit``; modes in docs/performance.md)."""
         principal.require(SCOPE_ADMIN)
         # An audit reads the whole log; a few at once per instance is all the pool can
         # give without starving other tenants' requests.
         with self.limits.audit():
-            return self.evidence.audit(principal)
+            return self.log_audit.run(principal.tenant_id, mode)
 
     def log_resource(self, principal: Principal, path: str) -> LogResource:
         """A tile or entry bundle of the tenant's log (C2SP tlog-tiles)."""

@@ -187,6 +187,18 @@ def verify_record(
     _raise_first_failure(record, _outcomes(record, previous_chain_hash, trusted_keys))
 
 
+def verify_content(record: VersionRecord) -> None:
+    """Raise unless the record's columns say exactly what its canonical bytes say."""
+    _raise_first_failure(record, [_check_content(record)])
+
+
+def verify_record_signature(record: VersionRecord, trusted_keys: Mapping[str, PublicKey]) -> None:
+    """Raise unless the record is signed by a trusted key over its own statement."""
+    _raise_first_failure(
+        record, [_check_key(record, trusted_keys), _check_signature(record, trusted_keys)]
+    )
+
+
 def verify_checkpoint(checkpoint: Checkpoint, trusted_keys: Mapping[str, PublicKey]) -> None:
     """Raise unless the checkpoint is signed by a trusted key.
 

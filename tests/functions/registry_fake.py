@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from shared.core import entities
+from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import (
     CreateBatch,
@@ -269,12 +270,16 @@ class FakeRegistry:
         self.calls.append("public_keys")
         return [FakeKey()]
 
-    def audit(self, principal: Principal) -> Report:
-        self.calls.append("audit")
+    def audit(self, principal: Principal, mode: AuditMode = AuditMode.ROOTS) -> Report:
+        self.calls.append(f"audit:{mode}")
+        records = len(self._log.get(principal.tenant_id, []))
         return Report(
             {
                 "valid": True,
-                "records_checked": len(self._log.get(principal.tenant_id, [])),
+                "mode": str(mode),
+                "records_checked": records,
+                "checkpoints_checked": 0,
+                "signatures_checked": records,
                 "first_bad_seq": None,
                 "error": None,
             }

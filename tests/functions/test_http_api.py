@@ -146,7 +146,9 @@ def test_checkpoint_consistency_keys_and_audit(api: Api) -> None:
     assert second["key_id"] in {key["key_id"] for key in keys}
     audit = api.call("verify", "POST", "/audit").get_json()
     assert audit["valid"] is True
-    assert audit["records_checked"] == 2
+    assert (audit["mode"], audit["records_checked"], audit["signatures_checked"]) == ("roots", 2, 0)
+    audit = api.call("verify", "POST", "/audit", json={"mode": "signatures"}).get_json()
+    assert (audit["mode"], audit["valid"], audit["signatures_checked"]) == ("signatures", True, 2)
 
 
 def test_batch_is_all_or_nothing(api: Api) -> None:

@@ -244,8 +244,13 @@ def test_missing_required_fields_are_400(
     assert problem["path"] == f"$.{missing}"
 
 
-def test_audit_refuses_a_non_empty_body(api: Api, fake_registry: FakeRegistry) -> None:
+def test_audit_takes_nothing_but_a_mode(api: Api, fake_registry: FakeRegistry) -> None:
     assert_problem(api.call("verify", "POST", "/audit", json={"full": True}), 400, "invalid-input")
+    for bad in ("fast", 1, None, ["roots"]):
+        problem = assert_problem(
+            api.call("verify", "POST", "/audit", json={"mode": bad}), 400, "invalid-input"
+        )
+        assert problem["path"] == "$.mode"
     assert_problem(
         api.call("verify", "POST", "/audit", data=b"x", content_type="text/plain"),
         415,
@@ -253,6 +258,12 @@ def test_audit_refuses_a_non_empty_body(api: Api, fake_registry: FakeRegistry) -
     )
     assert api.call("verify", "POST", "/audit").status_code == 200
     assert api.call("verify", "POST", "/audit", json={}).status_code == 200
+    assert api.call("verify", "POST", "/audit", json={"mode": "signatures"}).status_code == 200
+    assert [c for c in fake_registry.calls if c.startswith("audit")] == [
+        "audit:roots",
+        "audit:roots",
+        "audit:signatures",
+    ]
 
 
 # --- query parameters ------------------------------------------------------------------

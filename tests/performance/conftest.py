@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Database
-from tests.performance.support import MEANS, PAIRS, raw_connect
+from tests.performance.support import MEANS, PAIRS, RECORDS, SPREAD, raw_connect
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +48,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, mean in sorted(MEANS.items()):
         if not any(name in pair for pair in PAIRS.values()):
             terminalreporter.write_line(f"{name:<28} {mean * 1e6:12.1f} us")
+    if RECORDS:
+        terminalreporter.section("records per second (mean; fastest..slowest round)")
+    for name, count in RECORDS.items():
+        if name in MEANS:
+            fastest, slowest = SPREAD.get(name, (MEANS[name], MEANS[name]))
+            terminalreporter.write_line(
+                f"{name:<34} {count / MEANS[name]:>10,.0f}/s "
+                f"({count / slowest:,.0f}..{count / fastest:,.0f}) over {count:,} records"
+            )

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from shared.core.audit import AuditMode
 from shared.core.commands import parse_supersede
 from shared.core.errors import IntegrityViolationError
 from shared.core.principal import Principal
@@ -152,7 +153,11 @@ def test_a_tampered_record_is_not_built_on_or_served(
         with pytest.raises(IntegrityViolationError) as failed:
             read()
         assert failed.value.seq == target.seq
-    assert registry.audit(admin).first_bad_seq == target.seq
+    assert registry.audit(admin, AuditMode.SIGNATURES).first_bad_seq == target.seq
+    # The roots mode leaves a covered record's signature column to the signatures mode
+    # (its bytes are proven by the signed root); it finds every other tamper at its seq.
+    if tamper != "signature":
+        assert registry.audit(admin).first_bad_seq == target.seq
 
 
 def test_a_head_that_no_longer_links_to_its_predecessor_is_not_chained_onto(
