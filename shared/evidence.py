@@ -169,7 +169,7 @@ def _inclusion(
 
 
 class Evidence:
-    """Checkpoints, proofs, verification and audit for one registry."""
+    """Checkpoints, proofs and verification for one registry."""
 
     def __init__(
         self,
