@@ -1,9 +1,12 @@
 """Audit a tenant's whole log offline: an export directory, a saved file, or a live URL.
 
 Records stream through ``shared.core.audit.LogAuditor`` — the same checks the service's
-own audit runs: contiguous seqs, content, leaf hash, chain link, key and signature of
-every record, and each signed checkpoint's signature, Merkle root and chain head as the
-log reaches its size. Memory stays O(log n).
+own audit runs: contiguous seqs, content, leaf hash, chain link and key of every record,
+and each signed checkpoint's signature, Merkle root and chain head as the log reaches its
+size. In the ``roots`` mode (the default) per-record signatures are checked beyond the
+last checkpoint only, the signed roots prove the rest; the ``signatures`` mode checks
+every one, in worker processes (docs/performance.md). Memory stays bounded: one chunk
+of records and O(log n) state.
 
 When the log ends before a signed checkpoint's size, who is at fault decides the verdict:
 
@@ -30,12 +33,12 @@ from typing import Any, Protocol
 from plant.client import Client, evidence_error
 from plant.errors import EvidenceError, PlantError
 from plant.export import ExportDirectory
-from shared.core.audit import LogAuditor
+from shared.core.audit import AuditMode, LogAuditor, LogEntry
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import RegistryError, VerificationError
-from shared.core.records import VersionRecord
 from shared.core.reports import parse_keys
 from shared.core.signing import PublicKey
+from shared.signature_workers import SignatureWorkers, worker_count
 
 Progress = Callable[[int, int], None]  # (records checked, records expected)
 
@@ -154,12 +157,18 @@ class LiveSource:
         return "run the audit again"
 
 
+# Records the offline audit holds at once (and hands to signature workers at once).
+CHUNK = 8192
+
+
 @dataclasses.dataclass(frozen=True)
 class AuditResult:
     records: int
     checkpoints: int
     largest_checkpoint: int
     seconds: float
+    mode: AuditMode = AuditMode.ROOTS
+    signatures_checked: int = 0
 
     @property
     def records_per_second(self) -> float:
@@ -169,11 +178,17 @@ class AuditResult:
 def audit_source(
     source: Source,
     *,
+    mode: AuditMode = AuditMode.ROOTS,
     progress: Progress | None = None,
     progress_every: int = 500,
     clock: Callable[[], float] = time.perf_counter,
+    workers: int | None = None,
 ) -> AuditResult:
-    """Audit every record of ``source``; raise EvidenceError or IncompleteExportError."""
+    """Audit every record of ``source``; raise EvidenceError or IncompleteExportError.
+
+    In the signatures mode a log longer than one chunk has its record signatures checked
+    by ``workers`` processes (one per core by default) beside the main pass.
+    """
     started = clock()
     try:
         keys = source.keys()
@@ -183,35 +198,80 @@ def audit_source(
             f"{source.name}: cannot read keys or checkpoints: {exc}", check="format"
         ) from exc
     largest = max((c.tree_size for c in checkpoints), default=0)
-    auditor = LogAuditor(keys, checkpoints)
+    auditor = LogAuditor(keys, checkpoints, mode=mode)
+    pool: SignatureWorkers | None = None
     done = 0
     if progress:
         progress(0, largest)
     try:
-        for item in source.records():
-            try:
-                record = VersionRecord.from_dict(item)
-            except (RegistryError, KeyError, TypeError, ValueError) as exc:
-                raise EvidenceError(
-                    f"record {done + 1} of {source.name} is malformed: {exc}",
-                    check="format",
-                    seq=done + 1,
-                ) from exc
-            auditor.add(record)
-            done += 1
-            if progress and done % progress_every == 0:
-                progress(done, max(largest, done))
-        if progress:
-            progress(done, max(largest, done))
         try:
-            auditor.finish()
+            for chunk in _chunks(source):
+                if mode is AuditMode.SIGNATURES and pool is None and len(chunk) == CHUNK:
+                    pool = SignatureWorkers(keys, workers or worker_count())
+                    auditor.verify_signatures = False  # nothing checked yet
+                if pool is not None:
+                    pool.submit(chunk)
+                for entry in chunk:
+                    auditor.add_entry(entry)
+                    done += 1
+                    if progress and done % progress_every == 0:
+                        progress(done, max(largest, done))
+                if pool is not None and pool.failure is not None:
+                    break
+            else:
+                if progress:
+                    progress(done, max(largest, done))
+                try:
+                    auditor.finish()
+                except VerificationError as exc:
+                    if exc.check != "truncation":
+                        raise
+                    _explain_short_log(source, done, largest, exc)
         except VerificationError as exc:
-            if exc.check != "truncation":
+            earlier = _earlier_failure(exc, pool)
+            if earlier is None:
                 raise
-            _explain_short_log(source, done, largest, exc)
+            raise earlier from exc
+        if pool is not None and (failure := pool.drain()) is not None:
+            raise failure
     except VerificationError as exc:
         raise evidence_error(exc) from exc
-    return AuditResult(done, auditor.checkpoints_checked, largest, clock() - started)
+    finally:
+        if pool is not None:
+            pool.close()
+    signatures = auditor.signatures_checked + (pool.checked if pool else 0)
+    return AuditResult(
+        done, auditor.checkpoints_checked, largest, clock() - started, mode, signatures
+    )
+
+
+def _earlier_failure(
+    found: VerificationError, pool: SignatureWorkers | None
+) -> VerificationError | None:
+    """A bad signature the workers found before the main pass's failure ``found``."""
+    earlier = pool.drain() if pool is not None else None
+    if earlier is None or earlier.seq is None or found.seq is None or earlier.seq >= found.seq:
+        return None
+    return earlier
+
+
+def _chunks(source: Source) -> Iterator[list[LogEntry]]:
+    """The source's records as audit entries, ``CHUNK`` at a time."""
+    chunk: list[LogEntry] = []
+    for position, item in enumerate(source.records(), start=1):
+        try:
+            chunk.append(LogEntry.from_dict(item))
+        except (RegistryError, KeyError, TypeError, ValueError) as exc:
+            raise EvidenceError(
+                f"record {position} of {source.name} is malformed: {exc}",
+                check="format",
+                seq=position,
+            ) from exc
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _explain_short_log(source: Source, done: int, largest: int, exc: VerificationError) -> None:

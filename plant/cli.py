@@ -54,6 +54,7 @@ from plant.client import FUNCTIONS, Client
 from plant.errors import ApiError, EvidenceError, PlantError, TransportError
 from plant.export import ExportDirectory, ExportError, export_log
 from plant.truststore import LogName, TrustStore, TrustStoreError, describe_checkpoint
+from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.records import VersionRecord
 from shared.core.reports import parse_keys
@@ -521,27 +522,36 @@ def _source(
 )
 @click.option("--token", envvar="PLANT_TOKEN", help="For a URL: bearer token (env PLANT_TOKEN).")
 @click.option("--insecure", is_flag=True, help="For a URL: allow plain http off loopback.")
+@click.option(
+    "--mode",
+    type=click.Choice([mode.value for mode in AuditMode]),
+    default=AuditMode.ROOTS.value,
+    show_default=True,
+    help="roots: record signatures beyond the last checkpoint only, the signed roots prove "
+    "the rest; signatures: every record's signature too (in worker processes).",
+)
 def audit(
     source: str,
     keys_file: Path | None,
     checkpoints: tuple[Path, ...],
     token: str | None,
     insecure: bool,
+    mode: str,
 ) -> None:
     """Audit a whole log offline: an export DIRECTORY, a saved log FILE, or a live URL.
 
-    Every record's content, leaf hash, chain link and signature are re-checked in order,
-    and every signed checkpoint's root and chain head as the log reaches its size. The
-    first bad seq and check is named (exit 1). A log that ends before its checkpoint is
-    "records were removed" (exit 1) when the source says it is complete, and "your
-    export is incomplete" (exit 3) when it says more records follow.
+    Every record's content, leaf hash and chain link are re-checked in order, and every
+    signed checkpoint's root and chain head as the log reaches its size; record
+    signatures as --mode says. The first bad seq and check is named (exit 1). A log that
+    ends before its checkpoint is "records were removed" (exit 1) when the source says it
+    is complete, and "your export is incomplete" (exit 3) when it says more records follow.
     """
 
     def body() -> None:
         chosen = _source(source, keys_file, checkpoints, token, insecure)
         bar, update = _with_progress("audit")
         with bar:
-            result = audit_source(chosen, progress=update)
+            result = audit_source(chosen, mode=AuditMode(mode), progress=update)
         click.echo(f"OK: {_summary(result)}")
 
     _run(body)
@@ -555,7 +565,8 @@ def _summary(result: AuditResult) -> str:
         else ", no signed checkpoint covered"
     )
     return (
-        f"{result.records} records verified in order{covered} "
+        f"{result.records} records verified in order{covered}; {result.mode} mode, "
+        f"{result.signatures_checked} record signature(s) checked "
         f"({result.seconds:.1f} s, {result.records_per_second:,.0f} records/s)"
     )
 

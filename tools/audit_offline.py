@@ -12,6 +12,8 @@ signature and the inclusion proof. ``log`` takes the tenant's records from ``GET
 (a list, one page ``{"items": [...]}``, or a list of pages) starting at seq 1, and
 re-verifies every record in order; with ``--checkpoint`` (a ``GET /verify/checkpoint``
 response) it also recomputes the Merkle root and chain head at that tree size.
+``--mode roots`` (the default) checks per-record signatures beyond the checkpoint only,
+``--mode signatures`` every one (docs/performance.md).
 ``--keys`` is a ``GET /verify/keys`` response or a PEM bundle of public keys. The exit
 status is 0 when everything holds and 1 with the first failure otherwise.
 """
@@ -25,10 +27,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.core.audit import LogAuditor
+from shared.core.audit import AuditMode, LogAuditor, LogEntry
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import RegistryError, VerificationError
-from shared.core.records import VersionRecord
 from shared.core.reports import check_verify_report, parse_keys
 from shared.core.signing import PublicKey
 
@@ -56,14 +57,22 @@ def check_log(
     records: Sequence[Mapping[str, Any]],
     keys: Mapping[str, PublicKey],
     checkpoint: Checkpoint | None,
+    mode: AuditMode = AuditMode.ROOTS,
 ) -> str:
-    """Raise VerificationError at the first bad seq of an exported log; return a summary."""
-    auditor = LogAuditor(keys, [checkpoint] if checkpoint else [])
+    """Raise VerificationError at the first bad seq of an exported log; return a summary.
+
+    ``roots`` checks record signatures beyond the checkpoint only (its signed root proves
+    the bytes of every record it covers); ``signatures`` checks every one.
+    """
+    auditor = LogAuditor(keys, [checkpoint] if checkpoint else [], mode=mode)
     for item in records:
-        auditor.add(VersionRecord.from_dict(item))
+        auditor.add_entry(LogEntry.from_dict(item))
     auditor.finish()
     covered = f"; matches the checkpoint of tree size {checkpoint.tree_size}" if checkpoint else ""
-    return f"{auditor.records_checked} records verified in order{covered}"
+    return (
+        f"{auditor.records_checked} records verified in order{covered}; {mode} mode, "
+        f"{auditor.signatures_checked} record signature(s) checked"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = commands.add_parser("log", help="check records exported with GET /log")
     log.add_argument("records", type=Path)
     log.add_argument("--checkpoint", type=Path, help="a GET /verify/checkpoint response")
+    log.add_argument(
+        "--mode",
+        choices=[mode.value for mode in AuditMode],
+        default=AuditMode.ROOTS.value,
+        help="roots: record signatures beyond the checkpoint only; signatures: all of them",
+    )
     for sub in (record, log):
         sub.add_argument("--keys", type=Path, required=True, help="GET /verify/keys or PEM")
     args = parser.parse_args(argv)
@@ -87,7 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.checkpoint
                 else None
             )
-            summary = check_log(_records(json.loads(args.records.read_text())), keys, checkpoint)
+            summary = check_log(
+                _records(json.loads(args.records.read_text())),
+                keys,
+                checkpoint,
+                AuditMode(args.mode),
+            )
     except VerificationError as failure:
         where = f" at seq {failure.seq}" if failure.seq is not None else ""
         print(f"INVALID{where}: {failure.check}: {failure.detail}", file=sys.stderr)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from plant.audit import ExportSource, FileSource, IncompleteExportError, audit_source
 from plant.cli import main
 from plant.errors import EvidenceError
+from shared.core.audit import AuditMode
 from shared.core.signing import LocalSigner
 from tests.cli.plant_support import signed_log, write_export
 
@@ -123,3 +124,52 @@ def test_a_key_the_export_does_not_trust_fails_the_audit(
     code, _, err = _audit(str(export))
     assert code == 1
     assert err.startswith("INVALID: key at seq 1: ")
+
+
+def _break_signature(export: Path, index: int) -> None:
+    lines = (export / "log.jsonl").read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[index])
+    signature = bytearray(base64.b64decode(record["signature"]))
+    signature[5] ^= 1
+    record["signature"] = base64.b64encode(bytes(signature)).decode()
+    lines[index] = json.dumps(record, sort_keys=True).encode() + b"\n"
+    data = b"".join(lines)
+    (export / "log.jsonl").write_bytes(data)
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest["log_bytes"] = len(data)
+    (export / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_the_mode_decides_which_record_signatures_are_checked(
+    tmp_path: Path, signer: LocalSigner
+) -> None:
+    export = write_export(tmp_path / "x", signed_log(12, signer), checkpoint_sizes=(8,))
+    code, out, _ = _audit(str(export))
+    assert code == 0
+    assert "; roots mode, 4 record signature(s) checked" in out  # seqs 9..12, no root
+    code, out, _ = _audit(str(export), "--mode", "signatures")
+    assert code == 0
+    assert "; signatures mode, 12 record signature(s) checked" in out
+    # A covered record's signature column: the signed root proves its bytes, only the
+    # signatures mode looks at it; beyond the checkpoint both modes do.
+    _break_signature(export, 2)
+    assert _audit(str(export))[0] == 0
+    code, _, err = _audit(str(export), "--mode", "signatures")
+    assert (code, err.split(":")[0]) == (1, "INVALID")
+    assert err.startswith("INVALID: signature at seq 3")
+    _break_signature(export, 10)
+    code, _, err = _audit(str(export))
+    assert (code, err.startswith("INVALID: signature at seq 11")) == (1, True)
+
+
+def test_the_signatures_mode_uses_worker_processes_for_a_long_log(
+    tmp_path: Path, signer: LocalSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plant import audit as plant_audit
+
+    monkeypatch.setattr(plant_audit, "CHUNK", 4)
+    export = write_export(tmp_path / "x", signed_log(12, signer), checkpoint_sizes=(12,))
+    _break_signature(export, 9)
+    with pytest.raises(EvidenceError) as caught:
+        audit_source(ExportSource(export), mode=AuditMode.SIGNATURES, workers=2)
+    assert (caught.value.seq, caught.value.check) == (10, "signature")

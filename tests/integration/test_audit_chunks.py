@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy.engine import Engine
 
-from shared import audit
+from shared import audit, signature_workers
 from shared.core.audit import AuditMode
 from shared.core.commands import parse_batch
 from shared.core.principal import Principal
@@ -92,7 +92,7 @@ def test_the_signatures_mode_verifies_every_record_in_worker_processes(
     )
     registry.latest_checkpoint(admin)
     monkeypatch.setattr(audit, "AUDIT_CHUNK", 10)  # more than one chunk: workers start
-    monkeypatch.setattr(audit, "SIGNATURE_PIECE", 4)
+    monkeypatch.setattr(signature_workers, "SIGNATURE_PIECE", 4)
     intact = registry.audit(admin, AuditMode.SIGNATURES)
     assert intact.valid, intact.to_dict()
     assert (intact.mode, intact.signatures_checked) == (AuditMode.SIGNATURES, 30)

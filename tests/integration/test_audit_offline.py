@@ -125,3 +125,27 @@ def test_an_exported_log_checks_out_against_its_checkpoint(
     _save(tmp_path, "log.json", pages)
     assert main(args) == 1
     assert "INVALID at seq 3: seq:" in capsys.readouterr().err
+
+
+def test_the_log_audit_mode_decides_which_signatures_are_checked(
+    registry: Registry,
+    admin: Principal,
+    keys_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for _ in range(3):
+        create(registry, admin, "Skill", skill_data())
+    checkpoint = _save(tmp_path, "cp.json", registry.latest_checkpoint(admin).to_dict())
+    items = [r.to_dict() for r in registry.log(admin, from_seq=1, limit=10).items]
+    signature = bytearray(base64.b64decode(items[1]["signature"]))
+    signature[0] ^= 1
+    items[1]["signature"] = base64.b64encode(bytes(signature)).decode()
+    log = _save(tmp_path, "log.json", items)
+    args = ["log", str(log), "--keys", str(keys_file), "--checkpoint", str(checkpoint)]
+    # The signed root proves every covered record's bytes; the roots mode says it left
+    # their signature columns alone, the signatures mode checks them.
+    assert main(args) == 0
+    assert "roots mode, 0 record signature(s) checked" in capsys.readouterr().out
+    assert main([*args, "--mode", "signatures"]) == 1
+    assert "INVALID at seq 2: signature:" in capsys.readouterr().err
