@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import rfc8785
@@ -84,20 +84,29 @@ def _normalise(value: object, depth: int, exotic: list[bool]) -> object:
     entry for each float and each key outside the BMP: values ``json`` would write
     differently from RFC 8785.
     """
+    # Exact types first: they are nearly every value, and cheaper to test than ABCs.
+    kind = type(value)
+    if type(value) is str:
+        if _FORBIDDEN_CHARS.search(value) is not None:
+            _check_string(value, "string")
+        return value
     # bool is tested before int because bool is a subclass of int in Python.
     if value is None or value is True or value is False:
         return value
-    checker = _SCALAR_CHECKS.get(type(value))
-    if checker is not None:
-        checker(value)
-        if type(value) is float:
-            exotic.append(True)
+    if kind is int:
+        _check_int(value)
         return value
-    if isinstance(value, Mapping | list | tuple):
+    if kind is float:
+        _check_float(value)
+        exotic.append(True)
+        return value
+    if kind is dict or isinstance(value, Mapping):
         if depth > MAX_DEPTH:
             raise _BadValueError(f"nesting deeper than {MAX_DEPTH} levels")
-        if isinstance(value, Mapping):
-            return _normalise_object(value, depth, exotic)
+        return _normalise_object(value, depth, exotic)  # type: ignore[arg-type]
+    if isinstance(value, list | tuple):
+        if depth > MAX_DEPTH:
+            raise _BadValueError(f"nesting deeper than {MAX_DEPTH} levels")
         return _normalise_array(value, depth, exotic)
     if isinstance(value, str | int | float):
         # Subclasses (str enums, IntEnum) serialise surprisingly; insist on the base type.
@@ -125,14 +134,6 @@ def _check_float(value: Any) -> None:
         )
 
 
-# Exact types only: a subclass of str, int or float falls through to the refusal above.
-_SCALAR_CHECKS: dict[type, Callable[[Any], None]] = {
-    str: lambda value: _check_string(value, "string"),
-    int: _check_int,
-    float: _check_float,
-}
-
-
 def _normalise_object(
     value: Mapping[Any, object], depth: int, exotic: list[bool]
 ) -> dict[str, object]:
@@ -141,7 +142,8 @@ def _normalise_object(
         if type(key) is not str:
             raise _BadValueError(f"object key {key!r} is not a string")
         try:
-            _check_string(key, "object key")
+            if _FORBIDDEN_CHARS.search(key) is not None:
+                _check_string(key, "object key")
             if not key.isascii() and _ASTRAL.search(key):
                 exotic.append(True)
             result[key] = _normalise(item, depth + 1, exotic)

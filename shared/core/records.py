@@ -79,6 +79,8 @@ def _seal_value(kind: str, value: Any) -> object:
 
 
 def _to_json(value: object) -> object:
+    if value is None or type(value) is str or type(value) is int:
+        return value  # nearly every field: nothing to convert
     if isinstance(value, datetime):
         return wire.format_timestamp(value)
     if isinstance(value, Mapping):
@@ -197,7 +199,11 @@ def content_bytes(content: RecordContent) -> bytes:
     ``"format": "plant-registry/record/v1"``, in RFC 8785 form (keys sorted), with
     ``created_at`` as ``format_timestamp`` writes it.
     """
-    return canonicalize({"format": RECORD_FORMAT, **content.content_json()})
+    return _content_bytes(content.content_json())
+
+
+def _content_bytes(fields: Mapping[str, object]) -> bytes:
+    return canonicalize({"format": RECORD_FORMAT, **fields})
 
 
 def signature_statement(
@@ -208,7 +214,13 @@ def signature_statement(
     It binds the content (through the leaf hash) and the whole history before it
     (through the chain hash), and names the key so a signature cannot be re-attributed.
     """
-    fields = content.content_json()
+    fields = {name: _to_json(getattr(content, name)) for name in STATEMENT_FIELDS}
+    return _statement(fields, leaf_hash, chain_hash, key_id)
+
+
+def _statement(
+    fields: Mapping[str, object], leaf_hash: bytes, chain_hash: bytes, key_id: str
+) -> bytes:
     return canonicalize(
         {
             "format": RECORD_SIGNATURE_FORMAT,
@@ -231,13 +243,16 @@ def seal_records(
     key_id = signer.key_id
     previous = previous_chain_hash
     sealed: list[tuple[RecordContent, bytes, bytes, bytes]] = []
+    statements = []
     for item in items:
-        canonical = content_bytes(item)
+        # The content as JSON once: the record's bytes and its statement both use it.
+        fields = item.content_json()
+        canonical = _content_bytes(fields)
         leaf = leaf_hash(canonical)
         chain = chain_hash(previous, leaf)
         sealed.append((item, canonical, leaf, chain))
+        statements.append(_statement(fields, leaf, chain, key_id))
         previous = chain
-    statements = [signature_statement(c, leaf, chain, key_id) for c, _, leaf, chain in sealed]
     signatures = sign_all(signer, statements)
     return [
         VersionRecord.of(item, Seal(canonical, leaf, chain, signature, key_id))
