@@ -137,7 +137,7 @@ def test_the_log_audit_mode_decides_which_signatures_are_checked(
     for _ in range(3):
         create(registry, admin, "Skill", skill_data())
     checkpoint = _save(tmp_path, "cp.json", registry.latest_checkpoint(admin).to_dict())
-    items = [r.to_dict() for r in registry.log(admin, from_seq=1, limit=10).items]
+    items = [r.to_dict() for r in registry.log(admin, read_log(from_seq=1, limit=10)).items]
     signature = bytearray(base64.b64decode(items[1]["signature"]))
     signature[0] ^= 1
     items[1]["signature"] = base64.b64encode(bytes(signature)).decode()
