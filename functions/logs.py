@@ -16,10 +16,14 @@ frames only.
 Example::
 
     install("INFO")
-    with request_context(request_id="r1", function="create", trace=trace_fields(...)):
+    trace = trace_fields("105445aa7843bc8bf206b12000100000/1;o=1", None, "my-project")
+    with request_context(request_id="r1", function="create", trace=trace):
         logging.getLogger("shared.service").warning("checkpoint after a write failed")
     # {"severity":"WARNING","message":"checkpoint after a write failed",
-    #  "logger":"shared.service","request_id":"r1","function":"create",...}
+    #  "logger":"shared.service",
+    #  "logging.googleapis.com/trace":"projects/my-project/traces/105445aa...",
+    #  "logging.googleapis.com/trace_sampled":true,"logging.googleapis.com/spanId":"1",
+    #  "request_id":"r1","function":"create","op":null,"tenant":null}
 """
 
 from __future__ import annotations

@@ -1,15 +1,19 @@
-"""Entity types, their data rules, lifecycles and references (ARCHITECTURE.md §4).
+"""Entity types, their data rules, lifecycles and references: the registry's domain.
 
 Example::
 
-    data = validate_data("Skill", {"name": " Python ", "description": "The language",
-                                   "category": "technical"})
-    assert data == {"name": "Python", "description": "The language",
-                    "category": "technical"}
-    status = initial_status("Skill")                         # "pending_certification"
-    check_transition("Skill", status, "certified")           # allowed
-    assert transition_needs_admin("Skill", status, "certified")
-    refs = references("Agent", agent_data)                   # ids the service must resolve
+    >>> validate_data("Skill", {"name": " Python ", "description": "The language",
+    ...                         "category": "technical"})
+    {'name': 'Python', 'description': 'The language', 'category': 'technical'}
+    >>> status = initial_status("Skill")
+    >>> status
+    'pending_certification'
+    >>> check_transition("Skill", status, "certified")
+    >>> transition_needs_admin("Skill", status, "certified")
+    True
+    >>> skill_id = "01a20fba-5779-709b-92a3-e727764cf77c"
+    >>> [ref.path for ref in references("JobRole", {"required_skills": [skill_id]})]
+    ['$.data.required_skills[0]']
 
 Normalisation choices (so equal inputs give equal canonical bytes):
 - strings are stripped of surrounding whitespace, then bounds are checked;

@@ -7,10 +7,12 @@ can say exactly what was wrong.
 
 Example::
 
-    try:
-        canonicalize({"n": float("nan")})
-    except InputError as exc:
-        print(exc.kind, exc.path, exc)   # invalid-json $.n NaN and Infinity are not JSON
+    >>> from shared.core.canonical import canonicalize
+    >>> try:
+    ...     canonicalize({"n": float("nan")})
+    ... except InputError as exc:
+    ...     print(exc.kind, exc.path, exc)
+    invalid-json $.n NaN and Infinity are not JSON
 """
 
 from __future__ import annotations

@@ -5,9 +5,12 @@ leaf can never be passed off as a node; the chain uses its own versioned domain 
 
 Example::
 
-    leaf = leaf_hash(canonical_bytes)
-    head = chain_hash(GENESIS_CHAIN_HASH, leaf)
-    assert digests_equal(head, chain_hash(GENESIS_CHAIN_HASH, leaf))
+    >>> leaf = leaf_hash(b'{"a":1}')
+    >>> leaf == sha256(bytes([0]) + b'{"a":1}')       # RFC 9162 leaf prefix 0x00
+    True
+    >>> head = chain_hash(GENESIS_CHAIN_HASH, leaf)
+    >>> digests_equal(head, chain_hash(GENESIS_CHAIN_HASH, leaf))
+    True
 """
 
 from __future__ import annotations

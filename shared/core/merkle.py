@@ -5,18 +5,19 @@ the entries themselves, because that is what the repository stores.
 
 Example::
 
-    leaves = [leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c")]
-    proof = inclusion_proof(1, leaves)
-    verify_inclusion(index=1, tree_size=3, leaf_hash=leaves[1], proof=proof,
-                     root=root(leaves))
-    old = root(leaves[:2])
-    verify_consistency(first_size=2, second_size=3, first_root=old,
-                       second_root=root(leaves), proof=consistency_proof(2, leaves))
-
-    acc = MerkleAccumulator()
-    for leaf in leaves:
-        acc.append(leaf)
-    assert acc.root() == root(leaves)
+    >>> from shared.core.hashing import leaf_hash
+    >>> leaves = [leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c")]
+    >>> proof = inclusion_proof(1, leaves)
+    >>> verify_inclusion(index=1, tree_size=3, leaf_hash=leaves[1], proof=proof,
+    ...                  root=root(leaves))
+    >>> old = root(leaves[:2])
+    >>> verify_consistency(first_size=2, second_size=3, first_root=old,
+    ...                    second_root=root(leaves), proof=consistency_proof(2, leaves))
+    >>> acc = MerkleAccumulator()
+    >>> for leaf in leaves:
+    ...     acc.append(leaf)
+    >>> acc.root() == root(leaves)
+    True
 
 A proof is a list of subtree hashes, and *which* subtrees it needs depends only on the
 index and the sizes. ``inclusion_ranges`` and ``consistency_ranges`` answer that

@@ -2,10 +2,13 @@
 
 Example::
 
-    principal = Principal(subject="svc-a", tenant_id="acme",
-                          scopes=frozenset({SCOPE_READ, SCOPE_WRITE}))
-    principal.require(SCOPE_WRITE)        # passes
-    principal.require(SCOPE_ADMIN)        # raises PermissionDeniedError
+    >>> principal = Principal(subject="svc-a", tenant_id="acme",
+    ...                       scopes=frozenset({SCOPE_READ, SCOPE_WRITE}))
+    >>> principal.require(SCOPE_WRITE)
+    >>> principal.require(SCOPE_ADMIN)
+    Traceback (most recent call last):
+    ...
+    shared.core.errors.PermissionDeniedError: this operation needs the registry:admin scope
 """
 
 from __future__ import annotations

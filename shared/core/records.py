@@ -8,17 +8,30 @@ themselves, their leaf hash, the chain hash and the signature with its key id. A
 fakes all derive from these two definitions, so adding a content field is a change to
 ``RecordContent`` alone.
 
-Example::
+Example (the key is RFC 8032's first test key, as in tests/vectors/record_v1.json)::
 
-    content = RecordContent(
-        tenant_id="acme", seq=1, entity_id=entity_id, version=1, entity_type="Industry",
-        status="active", data={"name": "Energy", "description": "Power"},
-        created_at=now, created_by="svc-a", reason=None, supersedes=None,
-    )
-    [record] = seal_records([content], previous_chain_hash=GENESIS_CHAIN_HASH, signer=signer)
-    assert record.content == content and record.canonical == content_bytes(content)
-    assert VersionRecord.from_dict(record.to_dict()) == record
-    assert RecordContent.from_canonical(record.canonical) == content
+    >>> from datetime import UTC, datetime
+    >>> from cryptography.hazmat.primitives.asymmetric import ed25519
+    >>> from shared.core.hashing import GENESIS_CHAIN_HASH
+    >>> from shared.core.signing import LocalSigner
+    >>> secret = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+    >>> signer = LocalSigner.from_private_key(
+    ...     ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret)))
+    >>> content = RecordContent(
+    ...     tenant_id="acme", seq=1, entity_id="01a20fba-5779-709b-92a3-e727764cf77c",
+    ...     version=1, entity_type="Industry", status="active",
+    ...     data={"name": "Energy", "description": "Power"},
+    ...     created_at=datetime(2026, 11, 24, 22, 24, 56, 123456, tzinfo=UTC),
+    ...     created_by="svc-a", reason=None, supersedes=None,
+    ... )
+    >>> [record] = seal_records([content], previous_chain_hash=GENESIS_CHAIN_HASH,
+    ...                         signer=signer)
+    >>> record.content == content and record.canonical == content_bytes(content)
+    True
+    >>> VersionRecord.from_dict(record.to_dict()) == record
+    True
+    >>> RecordContent.from_canonical(record.canonical) == content
+    True
 """
 
 from __future__ import annotations

@@ -3,12 +3,21 @@
 The algorithm is derived from the key type, never chosen by the data, so a signature
 can only be checked the way its key allows. Verification raises, never returns False.
 
-Example::
+Example (key bytes are a parameter; here RFC 8032's first Ed25519 test key)::
 
-    signer = LocalSigner.from_pem(private_pem)           # key bytes are a parameter
-    signature = signer.sign(b"statement")
-    signer.public_key.verify(b"statement", signature)     # None, or VerificationError
-    trusted = {k.key_id: k for k in load_public_keys_pem_bundle(bundle_pem)}
+    >>> from cryptography.hazmat.primitives.asymmetric import ed25519
+    >>> secret = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+    >>> signer = LocalSigner.from_private_key(
+    ...     ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret)))
+    >>> signature = signer.sign(b"statement")
+    >>> signer.public_key.verify(b"statement", signature)
+    >>> signer.public_key.verify(b"another statement", signature)
+    Traceback (most recent call last):
+    ...
+    shared.core.errors.VerificationError: ...
+    >>> [key.key_id for key in load_public_keys_pem_bundle(signer.public_key.pem)] == [
+    ...     signer.key_id]
+    True
 
 Private-key generation lives in ``shared.keys`` because it needs randomness. ECDSA and
 RSA-PSS signing draw nonces and salts from the OS inside ``cryptography``; the outputs

@@ -7,12 +7,18 @@ The rightmost tile of each level is partial (1..255 hashes) until it fills.
 
 Example::
 
-    Tile(level=0, index=1234067, width=256).path()   # 'tile/0/x001/x234/067'
-    Tile(level=1, index=0, width=17).path()          # 'tile/1/000.p/17'
-    Tile(level=0, index=5, width=256).entries_path() # 'tile/entries/005'
-    [t.width for t in tiles_for_size(70_000) if not t.is_full]   # [112, 17, 1]
+    >>> Tile(level=0, index=1234067, width=256).path()
+    'tile/0/x001/x234/067'
+    >>> Tile(level=1, index=0, width=17).path()
+    'tile/1/000.p/17'
+    >>> Tile(level=0, index=5, width=256).entries_path()
+    'tile/entries/005'
+    >>> [t.width for t in tiles_for_size(70_000) if not t.is_full]
+    [112, 17, 1]
 
-    tree = TiledTree(size, reader)  # reader: anything with read_tiles(tiles) -> bytes
+A proof from tiles (``reader``: anything with ``read_tiles(tiles) -> bytes``)::
+
+    tree = TiledTree(size, reader)
     proof = tree.inclusion_proof(index)
     verify_inclusion(index=index, tree_size=size, leaf_hash=leaf, proof=proof,
                      root=tree.root())

@@ -6,10 +6,14 @@ from JSON is exactly the value that was written, or an ``InputError`` naming its
 
 Example::
 
-    text = format_timestamp(datetime(2026, 11, 24, 22, 24, 56, 123456, tzinfo=UTC))
-    assert text == "2026-11-24T22:24:56.123456Z"
-    assert parse_timestamp(text).microsecond == 123456
-    assert hex_digest("ab" * 32, "$.leaf_hash") == bytes.fromhex("ab" * 32)
+    >>> from datetime import UTC, datetime
+    >>> text = format_timestamp(datetime(2026, 11, 24, 22, 24, 56, 123456, tzinfo=UTC))
+    >>> text
+    '2026-11-24T22:24:56.123456Z'
+    >>> parse_timestamp(text).microsecond
+    123456
+    >>> hex_digest("ab" * 32, "$.leaf_hash") == bytes.fromhex("ab" * 32)
+    True
 """
 
 from __future__ import annotations
