@@ -74,6 +74,8 @@ STATUS_BY_KIND: Mapping[str, int] = {
     "verification-failed": 500,
     # A stored record the service needed does not verify; it refused to act on it.
     "integrity-violation": 500,
+    # The stored log is behind or differs from a checkpoint already signed and published.
+    "log-rollback-detected": 500,
     "configuration-error": 500,
     "internal-error": 500,
     "registry-error": 500,
@@ -98,7 +100,9 @@ _GENERIC_DETAIL: Mapping[str, str] = {
 
 # Server-side failures whose detail and evidence (which check failed at which seq) are
 # the answer the caller needs, and carry no data.
-_EXPLAINED_SERVER_KINDS = frozenset({"verification-failed", "integrity-violation"})
+_EXPLAINED_SERVER_KINDS = frozenset(
+    {"verification-failed", "integrity-violation", "log-rollback-detected"}
+)
 
 # Evidence keys that are safe to show: positions, versions, check names and digests.
 # Anything else an error carries (values, rows, messages from libraries) stays private.

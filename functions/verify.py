@@ -31,6 +31,13 @@ def checkpoint(call: Call) -> Reply:
     return Reply(200, call.registry.latest_checkpoint(principal).to_dict())
 
 
+def sign_checkpoint(call: Call) -> Reply:
+    principal = call.authenticate(SCOPE_ADMIN)
+    if call.request.content_length or "Transfer-Encoding" in call.request.headers:
+        call.json_body(allowed=())
+    return Reply(200, call.registry.sign_checkpoint(principal).to_dict())
+
+
 def consistency(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
     first = in_range("first", required_int_param(call.query, "first"), 1, MAX_SEQ)
@@ -87,6 +94,7 @@ ROUTES = function_routes(
             "GET", "/entities/{entity_id}", "verify.entity", verify_entity, frozenset({"version"})
         ),
         Route("GET", "/checkpoint", "verify.checkpoint", checkpoint),
+        Route("POST", "/checkpoint", "verify.sign_checkpoint", sign_checkpoint),
         Route(
             "GET", "/consistency", "verify.consistency", consistency, frozenset({"first", "second"})
         ),

@@ -470,9 +470,22 @@ class Client:
             self._fetched_keys = self.keys()
         return self._fetched_keys
 
+    def sign_checkpoint(self) -> Checkpoint:
+        """Have the service sign a checkpoint over its log now (admin scope).
+
+        Safe to repeat: the service signs only when the log grew, and otherwise returns
+        the newest checkpoint. EvidenceError unless its signature verifies.
+        """
+        return self._verified_checkpoint(
+            self.request("POST", "verify", "/checkpoint", idempotent=True)
+        )
+
     def checkpoint(self) -> Checkpoint:
         """The latest signed checkpoint; EvidenceError unless its signature verifies."""
-        checkpoint = Checkpoint.from_dict(self.request("GET", "verify", "/checkpoint"))
+        return self._verified_checkpoint(self.request("GET", "verify", "/checkpoint"))
+
+    def _verified_checkpoint(self, document: Any) -> Checkpoint:
+        checkpoint = Checkpoint.from_dict(document)
         try:
             verify_checkpoint(checkpoint, self.trusted_keys())
         except VerificationError as exc:

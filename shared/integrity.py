@@ -72,11 +72,13 @@ class RecordGuard:
             raise self._violation(exc, stored.seq, use) from exc
         return VersionRecord.of(content, seal)
 
-    def log_page(self, stored: Sequence[VersionRecord], from_seq: int) -> list[VersionRecord]:
+    def log_page(
+        self, stored: Sequence[VersionRecord], from_seq: int, *, use: str = "a read"
+    ) -> list[VersionRecord]:
         """A page of the log, verified, that starts at ``from_seq`` with no seq missing and
         each record's chain hash linked to the one before: a row a DBA deleted or moved
         inside the page fails closed instead of leaving an unnoticed gap."""
-        records = self.records(stored, use="a read")
+        records = self.records(stored, use=use)
         expected_seq, previous = from_seq, None
         for record in records:
             if record.seq != expected_seq:
@@ -91,7 +93,7 @@ class RecordGuard:
             raise self._violation(
                 VerificationError(f"record seq {record.seq}: {detail}", check=check),
                 record.seq,
-                "a read",
+                use,
             )
         return records
 
@@ -186,11 +188,11 @@ class RecordGuard:
         return tuple(self.records(stored, use="replaying an Idempotency-Key response"))
 
     @staticmethod
-    def violation(detail: str, *, check: str, seq: int | None = None) -> IntegrityViolationError:
+    def violation(
+        detail: str, *, check: str, seq: int | None = None, use: str = "replaying a response"
+    ) -> IntegrityViolationError:
         """An IntegrityViolationError for stored state that is wrong in itself, logged."""
-        return RecordGuard._violation(
-            VerificationError(detail, check=check, seq=seq), seq, "replaying a response"
-        )
+        return RecordGuard._violation(VerificationError(detail, check=check, seq=seq), seq, use)
 
     @staticmethod
     def _violation(exc: VerificationError, seq: int | None, use: str) -> IntegrityViolationError:

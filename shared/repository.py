@@ -185,6 +185,11 @@ _INSERT_CHECKPOINT = sa.text(
     ":tree_size, :root_hash, :chain_head, :created_at, :key_id, :signature, :frontier) "
     "ON CONFLICT (tenant_id, tree_size) DO NOTHING"
 )
+# One checkpoint signer per tenant at a time (docs/adr/0008-checkpoint-signing.md); a
+# lock of its own, so signing never holds up the tenant's appends.
+_CHECKPOINT_LOCK_KEY = "hashtextextended('plant-registry/checkpoint/' || :tenant, 0)"
+_LOCK_CHECKPOINT = sa.text(f"SELECT pg_advisory_xact_lock({_CHECKPOINT_LOCK_KEY})")
+_TRY_LOCK_CHECKPOINT = sa.text(f"SELECT pg_try_advisory_xact_lock({_CHECKPOINT_LOCK_KEY})")
 _FIND_IDEMPOTENT = sa.text(
     "SELECT request_hash, response_body FROM registry.idempotency_keys "
     "WHERE tenant_id = :tenant AND idempotency_key = :key"
@@ -542,6 +547,17 @@ class TenantTransaction:
 
     def checkpoints(self) -> list[Checkpoint]:
         return [_checkpoint(row) for row in self.conn.execute(_ALL_CHECKPOINTS, self._params())]
+
+    def lock_checkpoints(self, *, wait: bool) -> bool:
+        """Take the tenant's checkpoint-signer lock until the transaction ends.
+
+        ``wait`` False returns False at once when another transaction holds it; True
+        waits (bounded by lock_timeout) and returns True.
+        """
+        if not wait:
+            return bool(self.conn.scalar(_TRY_LOCK_CHECKPOINT, self._params()))
+        self.conn.execute(_LOCK_CHECKPOINT, self._params())
+        return True
 
     def prefetch_response(self, key: str) -> None:
         """Queue ``find_response(key)`` to travel with the transaction's first statement."""

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from shared.audit import AuditReport, LogAudit
 from shared.core.audit import AuditMode
+from shared.checkpointer import Checkpointer
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
 from shared.core.errors import (
@@ -51,6 +52,7 @@ from shared.repository import Repository
 from shared.schema import SCHEMA_REVISION
 from shared.settings import (
     DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_MAX_AGE,
     DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
     DEFAULT_MAX_LOG_PAGE_BYTES,
     Settings,
@@ -83,6 +85,7 @@ class Registry:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = new_entity_id,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_max_age: int = DEFAULT_CHECKPOINT_MAX_AGE,
         limits: Limits | None = None,
         max_log_page_bytes: int = DEFAULT_MAX_LOG_PAGE_BYTES,
         idempotency_retention_hours: int = DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
@@ -100,10 +103,18 @@ class Registry:
         self.guard = RecordGuard(self.trusted_keys)
         self.ledger = Ledger(self.repository, signer, self.guard, clock=clock, new_id=new_id)
         self.log_resources = LogResources(self.repository)
-        self.evidence = Evidence(
-            self.repository, signer, self.trusted_keys, publisher or NullPublisher(), clock=clock
+        self.evidence = Evidence(self.repository, self.trusted_keys)
+        self.checkpointer = Checkpointer(
+            self.repository,
+            signer,
+            self.guard,
+            self.trusted_keys,
+            publisher or NullPublisher(),
+            clock=clock,
+            every=checkpoint_every,
         )
         self.log_audit = LogAudit(self.repository, self.trusted_keys)
+        self.checkpoint_max_age = checkpoint_max_age
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
@@ -114,6 +125,7 @@ class Registry:
             load_trusted_keys(settings, signer),
             build_publisher(settings),
             checkpoint_every=settings.checkpoint_every,
+            checkpoint_max_age=settings.checkpoint_max_age,
             limits=Limits.from_settings(settings),
             max_log_page_bytes=settings.max_log_page_bytes,
             idempotency_retention_hours=settings.idempotency_retention_hours,
@@ -148,16 +160,18 @@ class Registry:
 
         Checkpoints published outside the database are what expose a dropped tail of the
         log, so they must not wait for someone to ask for a proof. Signing happens after
-        the write has committed; if it fails, the write still stands and the next write
-        or proof request tries again.
+        the write has committed, through the one signing path (``Checkpointer``); if it
+        fails, the write still stands and the next write, ``POST /verify/checkpoint`` or
+        the scheduled job tries again.
         """
         if result.replayed or not self.checkpoint_every:
             return result
         if result.records[-1].seq - result.checkpoint_size >= self.checkpoint_every:
             try:
-                self.evidence.checkpoint(tenant_id)
+                self.checkpointer.sign_if_due(tenant_id)
             except RegistryError as exc:
-                _log.warning("checkpoint after a write failed: %s (%s)", exc.detail, exc.kind)
+                log = _log.error if exc.kind.startswith(("integrity", "log-")) else _log.warning
+                log("checkpoint after a write failed: %s (%s)", exc.detail, exc.kind)
         return result
 
     # --- reads -----------------------------------------------------------------------
@@ -216,7 +230,13 @@ class Registry:
     # --- evidence --------------------------------------------------------------------
 
     def latest_checkpoint(self, principal: Principal) -> Checkpoint:
+        """The newest signed checkpoint (a read: it never signs)."""
         return self.evidence.latest_checkpoint(principal)
+
+    def sign_checkpoint(self, principal: Principal) -> Checkpoint:
+        """Admin command: sign a checkpoint over the verified log now, if it grew."""
+        principal.require(SCOPE_ADMIN)
+        return self.checkpointer.sign(principal.tenant_id)
 
     def verify(self, principal: Principal, query: GetEntity) -> VerificationReport:
         return self.evidence.verify(principal, query.entity_id, query.version)

@@ -60,7 +60,9 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     "LOG_ORIGIN": "Prefix of each tenant's log origin, <LOG_ORIGIN>/<tenant_id> (dev default).",
     "CHECKPOINT_BUCKET": "GCS bucket that signed checkpoints are published to.",
     "GOOGLE_API_TIMEOUT_S": "Total seconds one Cloud KMS or GCS call may take before 503 (10).",
+    "CHECKPOINT_DIR": "Local directory signed checkpoints are published to (make run sets it).",
     "CHECKPOINT_EVERY": "Sign a checkpoint once this many records follow the last (100; 0 off).",
+    "CHECKPOINT_MAX_AGE": "Seconds unsigned records may wait before a checkpoint is due (60).",
     "MAX_BODY_BYTES": "Largest accepted request body (default 1 MiB).",
     "MAX_BATCH_BODY_BYTES": "Largest accepted batch body (default 16 MiB).",
     "REGISTRY_DATA_DIR": "Local data directory for the embedded database and dev keys.",
@@ -73,6 +75,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 MAX_JWT_LEEWAY_SECONDS = 30
 DEFAULT_CHECKPOINT_EVERY = 100
+DEFAULT_CHECKPOINT_MAX_AGE = 60
 # A page of the log stops at this many canonical bytes even below its count limit, so one
 # response stays a few MiB however large the records are.
 DEFAULT_MAX_LOG_PAGE_BYTES = 4 * 1024 * 1024
@@ -186,7 +189,9 @@ class Settings:
     log_origin: str | None = None
     checkpoint_bucket: str | None = None
     google_api_timeout_s: int = DEFAULT_GOOGLE_API_TIMEOUT_S
+    checkpoint_dir: Path | None = None
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    checkpoint_max_age: int = DEFAULT_CHECKPOINT_MAX_AGE
     max_body_bytes: int = 1024 * 1024
     max_batch_body_bytes: int = 16 * 1024 * 1024
     data_dir: Path = Path(".data")
@@ -209,6 +214,8 @@ class Settings:
             problems.append("set either JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL, not both")
         if self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
             problems.append("JWT_JWKS_URL must be an https:// URL")
+        if self.checkpoint_bucket and self.checkpoint_dir is not None:
+            problems.append("set either CHECKPOINT_BUCKET or CHECKPOINT_DIR, not both")
         if self.signing_key_file and self.kms_key_version:
             problems.append("set either SIGNING_KEY_FILE or KMS_KEY_VERSION, not both")
         if self.kms_key_version and "/cryptoKeyVersions/" not in self.kms_key_version:
@@ -354,8 +361,12 @@ class Settings:
                 google_api_timeout_s=_int(
                     env, "GOOGLE_API_TIMEOUT_S", DEFAULT_GOOGLE_API_TIMEOUT_S, low=1, high=60
                 ),
+                checkpoint_dir=_path(env, "CHECKPOINT_DIR"),
                 checkpoint_every=_int(
                     env, "CHECKPOINT_EVERY", DEFAULT_CHECKPOINT_EVERY, low=0, high=1_000_000
+                ),
+                checkpoint_max_age=_int(
+                    env, "CHECKPOINT_MAX_AGE", DEFAULT_CHECKPOINT_MAX_AGE, low=1, high=86_400
                 ),
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 << 20),
                 max_batch_body_bytes=_int(

@@ -2,9 +2,11 @@
 
 Start-up, in order: read Settings from the environment; get a migrated database
 (DATABASE_URL, else the embedded PostgreSQL under REGISTRY_DATA_DIR, kept between runs);
-pick the signing key (SIGNING_KEY_FILE / KMS_KEY_VERSION, else a dev Ed25519 key) and the
-JWT key (JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL, else a dev Ed25519 pair); export the result
-so the functions read exactly the configuration a deployment would give them; then mount
+pick the signing key (SIGNING_KEY_FILE / KMS_KEY_VERSION, else a dev Ed25519 key), where
+checkpoints are published (CHECKPOINT_BUCKET / CHECKPOINT_DIR, else
+REGISTRY_DATA_DIR/published, the dev stand-in for the bucket) and the JWT key
+(JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL, else a dev Ed25519 pair); export the result so
+the functions read exactly the configuration a deployment would give them; then mount
 the real functions-framework apps under /create, /query, /supersede and /verify, next to
 GET /healthz and GET /openapi.json. Ctrl-C (or SIGTERM) stops the server and the
 embedded database; a watchdog process (tools/pg_watchdog.py) stops the database if the
@@ -62,6 +64,9 @@ def configure(settings: Settings, database: LocalDatabase) -> tuple[dict[str, st
         env["DATABASE_URL"] = database.runtime_url
     if not (settings.signing_key_file or settings.kms_key_version):
         env["SIGNING_KEY_FILE"] = str(ensure_dev_signing_key(settings.data_dir))
+    if not settings.checkpoint_bucket and settings.checkpoint_dir is None:
+        # The dev stand-in for the bucket: the same publish-and-compare path as deployed.
+        env["CHECKPOINT_DIR"] = str(settings.data_dir.resolve() / "published")
     token = None
     issuer = settings.jwt_issuer or DEV_ISSUER
     audience = settings.jwt_audience or DEV_AUDIENCE

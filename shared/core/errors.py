@@ -153,6 +153,18 @@ class IntegrityViolationError(VerificationError):
     kind = "integrity-violation"
 
 
+class LogRollbackError(IntegrityViolationError):
+    """The database's log is behind, or differs from, a checkpoint already signed.
+
+    Raised before signing a checkpoint when the newest checkpoint found outside the
+    database (the publisher) or the database's own newest checkpoint is not a prefix of
+    the log as stored: rows were deleted or rewritten. Signing again would equivocate
+    (two roots for one tree size), so nothing is signed.
+    """
+
+    kind = "log-rollback-detected"
+
+
 # --- our dependencies failed ---------------------------------------------------------
 
 

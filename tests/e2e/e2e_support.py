@@ -113,6 +113,8 @@ def function_env(database: Any, keys: Keys) -> dict[str, str]:
             "JWT_PUBLIC_KEY_FILE": str(keys.jwt_public_file),
             "JWT_ISSUER": ISSUER,
             "JWT_AUDIENCE": AUDIENCE,
+            # All four processes publish to one directory, the stand-in for the bucket.
+            "CHECKPOINT_DIR": str(keys.signing_key_file.parent / "published"),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -20,6 +20,7 @@ from plant.audit import ExportSource, IncompleteExportError, audit_source
 from plant.cli import main
 from plant.client import Client, Response, RetryPolicy, UrllibTransport
 from plant.errors import (
+    LogRollbackDetectedError,
     NotFoundError,
     PermissionDeniedError,
     TransportError,
@@ -86,11 +87,13 @@ def test_every_client_method_against_standalone_functions(
     assert len(listed) == 30
     pages = list(client.iter_log(page_size=10))
     assert [len(p.items) for p in pages] == [10, 10, 10, 2]
+    first = client.sign_checkpoint()
+    assert client.checkpoint() == first == client.sign_checkpoint()
     proof = client.verify(skill.entity_id)
     assert proof.record.version == 2 and "is genuine" in proof.summary
-    first = client.checkpoint()
     client.create_batch(_industries(5, "Later"))
-    second = client.checkpoint()
+    assert client.checkpoint() == first  # reads never sign
+    second = client.sign_checkpoint()
     assert second.tree_size == first.tree_size + 5
     client.prove_extends(first, second)
     assert client.audit()["valid"] is True
@@ -102,7 +105,9 @@ def test_every_client_method_against_standalone_functions(
         reader.create("Skill", SKILL)
 
 
-def test_cli_records_verify_export_and_audit(cli_env: None, tmp_path: Path) -> None:
+def test_cli_records_verify_export_and_audit(
+    cli_env: None, function_servers: dict[str, str], keys: Keys, tenant: str, tmp_path: Path
+) -> None:
     created = _plant("create", "Skill", json.dumps(SKILL), "--output", "id")
     assert created.exit_code == 0, created.stderr
     entity = created.stdout.strip()
@@ -120,6 +125,7 @@ def test_cli_records_verify_export_and_audit(cli_env: None, tmp_path: Path) -> N
     listed = _plant("list", "--type", "Skill", "--output", "id")
     assert listed.stdout.split() == [entity]
 
+    Client(function_urls=function_servers, token=keys.token(tenant)).sign_checkpoint()
     verified = _plant("verify", entity)
     assert verified.exit_code == 0, verified.stderr
     assert verified.stdout.startswith("OK: record seq 2") and "first checkpoint" in verified.stdout
@@ -146,7 +152,10 @@ def test_the_trust_store_catches_a_rollback_and_a_fork(
     tmp_path: Path,
 ) -> None:
     client = Client(function_urls=function_servers, token=keys.token(tenant))
-    client.create_batch(_industries(12, "Before"))
+    client.create_batch(_industries(5, "Before"))
+    client.sign_checkpoint()
+    client.create_batch(_industries(7, "Before more"))
+    client.sign_checkpoint()
     seen = _plant("consistency")
     assert seen.exit_code == 0 and "first checkpoint" in seen.stdout
     assert "tree size 12" in seen.stdout
@@ -166,21 +175,22 @@ def test_the_trust_store_catches_a_rollback_and_a_fork(
 
     rolled_back = _plant("consistency")
     print("after the deletion:", rolled_back.exit_code, _verdict(rolled_back))
-    # Whatever the service now does (serve a smaller checkpoint, or refuse), it is not OK.
-    assert rolled_back.exit_code in (1, 4), rolled_back.stdout
-    if rolled_back.exit_code == 1:
-        verdict = _verdict(rolled_back)
-        assert verdict.startswith("INVALID: rollback: ")
-        assert "verified before: tree size 12" in verdict
-        assert "served now     : tree size 5" in verdict
+    # The service serves the newest checkpoint it still has; the client knows better.
+    assert rolled_back.exit_code == 1, rolled_back.stdout
+    verdict = _verdict(rolled_back)
+    assert verdict.startswith("INVALID: rollback: ")
+    assert "verified before: tree size 12" in verdict
+    assert "served now     : tree size 5" in verdict
 
-    # The log regrows past the size the client saw: a different history is a fork.
+    # The log regrows past the size the client saw. The service compares with what it
+    # published and refuses to sign a second history; the client still sees the rollback.
     client.create_batch(_industries(10, "After"))
+    with pytest.raises(LogRollbackDetectedError):
+        client.sign_checkpoint()
     forked = _plant("consistency")
     print("after the regrowth:", forked.exit_code, _verdict(forked))
-    assert forked.exit_code in (1, 4), forked.stdout
-    if forked.exit_code == 1:
-        assert _verdict(forked).startswith("INVALID: fork: ")
+    assert forked.exit_code == 1, forked.stdout
+    assert _verdict(forked).startswith("INVALID: rollback: ")
     # The trust store still holds what was verified, not what was served since.
     (stored,) = (tmp_path / "trust" / "logs").glob("*.json")
     assert json.loads(stored.read_text())["checkpoint"]["tree_size"] == 12
@@ -207,7 +217,9 @@ def test_an_interrupted_export_is_incomplete_then_resumes(
     function_servers: dict[str, str], keys: Keys, tenant: str, tmp_path: Path
 ) -> None:
     token = keys.token(tenant)
-    Client(function_urls=function_servers, token=token).create_batch(_industries(25, "Resume"))
+    writer = Client(function_urls=function_servers, token=token)
+    writer.create_batch(_industries(25, "Resume"))
+    writer.sign_checkpoint()
     flaky = Client(
         function_urls=function_servers,
         token=token,

@@ -231,8 +231,16 @@ class FakeRegistry:
         more = len(log) > start + query.limit
         return LogPage(records, query.from_seq + query.limit if more else None)
 
+    def sign_checkpoint(self, principal: Principal) -> Checkpoint:
+        principal.require(SCOPE_ADMIN)
+        self.calls.append("sign_checkpoint")
+        return self._checkpoint(principal)
+
     def latest_checkpoint(self, principal: Principal) -> Checkpoint:
         self.calls.append("latest_checkpoint")
+        return self._checkpoint(principal)
+
+    def _checkpoint(self, principal: Principal) -> Checkpoint:
         return Checkpoint(
             tenant_id=principal.tenant_id,
             tree_size=len(self._log.get(principal.tenant_id, [])),

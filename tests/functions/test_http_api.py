@@ -74,6 +74,7 @@ def test_walkthrough_create_certify_require_supersede_history_verify(api: Api) -
     current = api.call("query", "GET", f"/entities/{role['entity_id']}").get_json()
     assert current["data"]["seniority_level"] == "senior"
 
+    assert api.call("verify", "POST", "/checkpoint").status_code == 200
     report = api.call("verify", "GET", f"/entities/{role['entity_id']}").get_json()
     assert report["valid"] is True
     assert report["record"]["version"] == 2
@@ -134,13 +135,17 @@ def test_log_is_in_order_and_pages(api: Api) -> None:
 
 def test_checkpoint_consistency_keys_and_audit(api: Api) -> None:
     created(api, "Skill", skill("A"))
-    first = api.call("verify", "GET", "/checkpoint").get_json()
+    first = api.call("verify", "POST", "/checkpoint").get_json()
     created(api, "Skill", skill("B"))
-    second = api.call("verify", "GET", "/checkpoint").get_json()
+    assert api.call("verify", "GET", "/checkpoint").get_json() == first  # reads never sign
+    second = api.call("verify", "POST", "/checkpoint").get_json()
+    assert api.call("verify", "GET", "/checkpoint").get_json() == second
     assert (first["tree_size"], second["tree_size"]) == (1, 2)
     proof = api.call("verify", "GET", "/consistency?first=1&second=2")
     assert proof.status_code == 200
-    assert proof.get_json()["first_root"] == first["root_hash"]
+    body = proof.get_json()
+    assert (body["first_checkpoint"], body["second_checkpoint"]) == (first, second)
+    assert body["first_root"] == first["root_hash"] and body["valid"] is True
     assert_problem(api.call("verify", "GET", "/consistency?first=2&second=1"), 400, "invalid-input")
     keys = api.call("verify", "GET", "/keys", auth=False).get_json()["keys"]
     assert second["key_id"] in {key["key_id"] for key in keys}

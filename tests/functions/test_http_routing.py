@@ -19,7 +19,7 @@ RESOURCES = [
     ("query", "/log", "GET, HEAD, OPTIONS"),
     ("supersede", "/entities/e1", "POST, OPTIONS"),
     ("verify", "/entities/e1", "GET, HEAD, OPTIONS"),
-    ("verify", "/checkpoint", "GET, HEAD, OPTIONS"),
+    ("verify", "/checkpoint", "GET, HEAD, POST, OPTIONS"),
     ("verify", "/consistency", "GET, HEAD, OPTIONS"),
     ("verify", "/keys", "GET, HEAD, OPTIONS"),
     ("verify", "/audit", "POST, OPTIONS"),

@@ -46,6 +46,7 @@ def test_a_verify_response_checks_out_offline(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     records = [create(registry, admin, "Skill", skill_data()) for _ in range(4)]
+    registry.sign_checkpoint(admin)
     report = registry.verify(admin, get_entity(records[2].entity_id)).to_dict()
     assert main(["record", str(_save(tmp_path, "r.json", report)), "--keys", str(keys_file)]) == 0
     assert "record seq 3" in capsys.readouterr().out
@@ -76,6 +77,7 @@ def test_a_tampered_verify_response_is_refused(
     check: str,
 ) -> None:
     records = [create(registry, admin, "Skill", skill_data()) for _ in range(4)]
+    registry.sign_checkpoint(admin)
     report = tamper(registry.verify(admin, get_entity(records[1].entity_id)).to_dict())
     assert main(["record", str(_save(tmp_path, "r.json", report)), "--keys", str(keys_file)]) == 1
     assert f"{check}:" in capsys.readouterr().err
@@ -85,6 +87,7 @@ def test_an_untrusted_key_fails_offline(
     registry: Registry, admin: Principal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     record = create(registry, admin, "Skill", skill_data())
+    registry.sign_checkpoint(admin)
     other = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
     keys = _save(tmp_path, "k.json", {"keys": [other.public_key.to_dict()]})
     report = _save(
@@ -103,7 +106,7 @@ def test_an_exported_log_checks_out_against_its_checkpoint(
 ) -> None:
     for _ in range(5):
         create(registry, admin, "Skill", skill_data())
-    checkpoint = _save(tmp_path, "cp.json", registry.latest_checkpoint(admin).to_dict())
+    checkpoint = _save(tmp_path, "cp.json", registry.sign_checkpoint(admin).to_dict())
     pages = [
         {
             "items": [

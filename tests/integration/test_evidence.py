@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from shared.core import merkle
 from shared.core.checkpoints import Checkpoint, InclusionProof
 from shared.core.commands import parse_batch, parse_supersede
-from shared.core.errors import InputError, NotFoundError, VerificationError
+from shared.core.errors import InputError, IntegrityViolationError, NotFoundError
 from shared.core.hashing import leaf_hash
 from shared.core.principal import Principal
 from shared.core.queries import get_entity
@@ -25,23 +25,51 @@ from tests.integration.helpers import Dba, create, skill_data
 pytestmark = pytest.mark.integration
 
 
-def test_checkpoint_is_signed_lazily_and_reused(registry: Registry, admin: Principal) -> None:
+def test_reads_never_sign_and_the_command_signs_once_per_growth(
+    registry: Registry, admin: Principal
+) -> None:
     with pytest.raises(NotFoundError):
-        registry.latest_checkpoint(admin)  # empty log: nothing to sign yet
+        registry.sign_checkpoint(admin)  # empty log: nothing to sign yet
     for _ in range(3):
         create(registry, admin, "Skill", skill_data())
-    first = registry.latest_checkpoint(admin)
-    assert first.tree_size == 3
+    with pytest.raises(NotFoundError, match="no checkpoint has been signed"):
+        registry.latest_checkpoint(admin)  # a read: it never signs
+    report = registry.verify(admin, create(registry, admin, "Skill", skill_data()).entity_id)
+    assert not report.valid and report.checkpoint is None  # nor does verify
+    assert _checkpoint_sizes(registry, admin.tenant_id) == []
+    first = registry.sign_checkpoint(admin)
+    assert first.tree_size == 4
     verify_checkpoint(first, registry.trusted_keys)
-    assert registry.latest_checkpoint(admin) == first  # no growth, no new signature
+    assert registry.latest_checkpoint(admin) == first
+    assert registry.sign_checkpoint(admin) == first  # no growth, no new signature
     create(registry, admin, "Skill", skill_data())
-    assert registry.latest_checkpoint(admin).tree_size == 4
+    assert registry.latest_checkpoint(admin) == first
+    assert registry.sign_checkpoint(admin).tree_size == 5
+
+
+def test_verify_says_when_its_proof_is_against_an_older_tree(
+    registry: Registry, admin: Principal
+) -> None:
+    skill = create(registry, admin, "Skill", skill_data())
+    registry.sign_checkpoint(admin)
+    create(registry, admin, "Skill", skill_data())
+    later = create(registry, admin, "Skill", skill_data())
+    report = registry.verify(admin, skill.entity_id)
+    assert report.valid and report.checkpoint is not None
+    assert report.checkpoint.tree_size == 1
+    detail = {c.name: c.detail for c in report.checks}["checkpoint"]
+    assert "the 2 record(s) after it await the next checkpoint" in detail
+    pending = registry.verify(admin, later.entity_id)
+    assert not pending.valid
+    assert [c.name for c in pending.checks if not c.ok] == ["inclusion"]
+    assert pending.inclusion_proof is None
 
 
 def test_verify_returns_a_proof_an_auditor_can_check_offline(
     registry: Registry, admin: Principal
 ) -> None:
     records = [create(registry, admin, "Skill", skill_data()) for _ in range(5)]
+    registry.sign_checkpoint(admin)
     report = registry.verify(admin, get_entity(records[2].entity_id)).to_dict()
     assert report["valid"] is True
     # Only the response and the public key: no database, no service code paths.
@@ -65,6 +93,7 @@ def test_verify_an_older_version(registry: Registry, admin: Principal) -> None:
             skill.entity_id, {"expected_version": 1, "status": "certified", "reason": "ok"}
         ),
     )
+    registry.sign_checkpoint(admin)
     report = registry.verify(admin, get_entity(skill.entity_id, version=1))
     assert report.valid
     assert report.record.version == 1
@@ -75,10 +104,10 @@ def test_verify_an_older_version(registry: Registry, admin: Principal) -> None:
 def test_consistency_between_checkpoints(registry: Registry, admin: Principal) -> None:
     for _ in range(3):
         create(registry, admin, "Skill", skill_data())
-    old = registry.latest_checkpoint(admin)
+    old = registry.sign_checkpoint(admin)
     for _ in range(4):
         create(registry, admin, "Skill", skill_data())
-    new = registry.latest_checkpoint(admin)
+    new = registry.sign_checkpoint(admin)
     report = registry.consistency(admin, old.tree_size, new.tree_size).to_dict()
     assert report["valid"] is True
     assert report["first_root"] == old.root_hash.hex()
@@ -94,21 +123,30 @@ def test_consistency_between_checkpoints(registry: Registry, admin: Principal) -
         registry.consistency(admin, 5, 2)
     with pytest.raises(NotFoundError):
         registry.consistency(admin, 1, 99)
+    with pytest.raises(NotFoundError, match="no signed checkpoint of tree size 5"):
+        registry.consistency(admin, 5, 7)  # the log has 5 records, but no checkpoint of 5
+    same = registry.consistency(admin, 7, 7)
+    assert same.valid and same.proof.hashes == ()
 
 
 def test_consistency_reports_a_checkpoint_the_log_no_longer_matches(
     registry: Registry, admin: Principal, admin_engine: Engine
 ) -> None:
-    for _ in range(4):
+    for _ in range(2):
         create(registry, admin, "Skill", skill_data())
-    registry.latest_checkpoint(admin)
+    registry.sign_checkpoint(admin)
+    for _ in range(2):
+        create(registry, admin, "Skill", skill_data())
+    registry.sign_checkpoint(admin)
     Dba(admin_engine, admin.tenant_id).run(
-        "UPDATE registry.entity_versions SET leaf_hash = :h WHERE tenant_id = :t AND seq = 2",
+        "UPDATE registry.entity_versions SET leaf_hash = :h WHERE tenant_id = :t AND seq = 3",
         h=b"\x07" * 32,
     )
     report = registry.consistency(admin, 2, 4).to_dict()
     assert report["valid"] is False
-    assert [c["name"] for c in report["checks"] if not c["ok"]] == ["checkpoint_4"]
+    assert [c["name"] for c in report["checks"] if not c["ok"]] == ["consistency"]
+    # The roots in the answer are the signed ones, never recomputed from today's rows.
+    assert report["second_root"] == report["second_checkpoint"]["root_hash"]
 
 
 def test_new_checkpoints_are_published(
@@ -121,10 +159,11 @@ def test_new_checkpoints_are_published(
         DirectoryCheckpointPublisher(tmp_path),
     )
     create(publishing, admin, "Skill", skill_data())
-    checkpoint = publishing.latest_checkpoint(admin)
-    published = list(tmp_path.rglob("*.json"))
-    assert len(published) == 1
-    assert Checkpoint.from_dict(json.loads(published[0].read_text())) == checkpoint
+    checkpoint = publishing.sign_checkpoint(admin)
+    published = sorted(tmp_path.rglob("*.json"))
+    assert [p.name for p in published] == ["00000000000000000001.json", "latest.json"]
+    for document in published:
+        assert Checkpoint.from_dict(json.loads(document.read_text())) == checkpoint
 
 
 def test_concurrent_checkpoint_requests_agree_on_one_checkpoint(
@@ -133,7 +172,7 @@ def test_concurrent_checkpoint_requests_agree_on_one_checkpoint(
     for _ in range(5):
         create(registry, admin, "Skill", skill_data())
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda _: registry.latest_checkpoint(admin), range(8)))
+        results = list(pool.map(lambda _: registry.sign_checkpoint(admin), range(8)))
     assert {c.tree_size for c in results} == {5}
     # Whoever lost the insert race returns the stored checkpoint, not its own signature.
     assert len({c.signature for c in results}) == 1
@@ -197,6 +236,6 @@ def test_a_tampered_frontier_stops_signing_but_not_writing(
     for _ in range(5):  # the writes succeed; the checkpoint they would sign is refused
         create(every_five, admin, "Skill", skill_data())
     assert _checkpoint_sizes(every_five, admin.tenant_id) == [5]
-    with pytest.raises(VerificationError) as err:
-        every_five.latest_checkpoint(admin)
+    with pytest.raises(IntegrityViolationError) as err:
+        every_five.sign_checkpoint(admin)
     assert (err.value.check, err.value.seq) == ("checkpoint_frontier", 5)

@@ -357,6 +357,7 @@ def test_data_carried_forward_from_canonical_bytes(registry: Registry, admin: Pr
         ),
     ).records[0]
     assert newer.data == skill.data
+    registry.sign_checkpoint(admin)
     assert registry.verify(admin, get_entity(skill.entity_id)).valid
 
 

@@ -151,7 +151,7 @@ def _populate(runtime_url: str, tenants: dict[str, int]) -> None:
         for tenant, n in tenants.items():
             principal = Principal("alice@example.com", tenant, ALL_SCOPES)
             fill(registry, principal, n)
-            registry.latest_checkpoint(principal)
+            registry.sign_checkpoint(principal)
     finally:
         engine.dispose()
 
@@ -226,7 +226,7 @@ def test_the_audit_reports_a_deleted_tail_and_its_checkpoints(
     # The DBA deletes the newest records and every checkpoint that covered them; the
     # full tiles the deleted records completed still say how long the log was.
     fill(registry, admin, 600)
-    registry.latest_checkpoint(admin)
+    registry.sign_checkpoint(admin)
     _as_dba(
         admin_engine,
         "DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq > 300",

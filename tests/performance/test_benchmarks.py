@@ -244,7 +244,7 @@ def thousand_record_log(registry: Registry) -> tuple[Principal, str]:
     owner = Principal("bench", f"bench-proof-{uuid.uuid4().hex[:8]}", ALL_SCOPES)
     items = [{"entity_type": "Skill", "data": skill_data()} for _ in range(1000)]
     records = registry.create(owner, parse_batch({"entities": items})).records
-    registry.latest_checkpoint(owner)
+    registry.sign_checkpoint(owner)
     return owner, records[500].entity_id
 
 

@@ -55,7 +55,7 @@ def _log(registry: Registry, size: int) -> tuple[Principal, str]:
         ).records
         if start <= size // 2 < start + BATCH:
             middle = records[size // 2 - start].entity_id
-    registry.latest_checkpoint(owner)
+    registry.sign_checkpoint(owner)
     return owner, middle
 
 

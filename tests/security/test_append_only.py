@@ -40,7 +40,7 @@ def populated(registry: Registry, admin: Principal) -> str:
         create_entity("Industry", {"name": "Energy", "description": "d"}),
         idempotency_key=IdempotencyKey("k"),
     )
-    registry.latest_checkpoint(admin)
+    registry.sign_checkpoint(admin)
     return admin.tenant_id
 
 

@@ -47,13 +47,14 @@ def test_untouched_log_audits_valid(
 ) -> None:
     report = registry.audit(admin)
     assert report.valid and report.records_checked == len(log)
+    registry.sign_checkpoint(admin)
     assert all(registry.verify(admin, get_entity(r.entity_id)).valid for r in log[:2])
 
 
 def test_a_one_byte_change_is_found_at_its_seq(
     registry: Registry, admin: Principal, log: list[VersionRecord], dba: Dba
 ) -> None:
-    registry.latest_checkpoint(admin)
+    registry.sign_checkpoint(admin)
     target = log[4]
     original = target.canonical
     position = original.index(b"Writes")  # a byte inside the description
@@ -111,7 +112,7 @@ def test_swapped_seqs_are_found(
 def test_dropping_the_newest_rows_is_found_against_the_checkpoint(
     registry: Registry, admin: Principal, log: list[VersionRecord], dba: Dba
 ) -> None:
-    checkpoint = registry.latest_checkpoint(admin)
+    checkpoint = registry.sign_checkpoint(admin)
     assert checkpoint.tree_size == 8
     dba.run("DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq > 6")
     report = _audit_failure(registry, admin)
@@ -125,9 +126,9 @@ def test_dropping_the_newest_rows_is_found_against_the_checkpoint(
 def test_dropping_rows_and_their_checkpoint_is_found_by_an_older_checkpoint(
     registry: Registry, admin: Principal, log: list[VersionRecord], dba: Dba
 ) -> None:
-    registry.latest_checkpoint(admin)  # size 8
+    registry.sign_checkpoint(admin)  # size 8
     extra = create(registry, admin, "Skill", skill_data())
-    registry.latest_checkpoint(admin)  # size 9
+    registry.sign_checkpoint(admin)  # size 9
     dba.run("DELETE FROM registry.checkpoints WHERE tenant_id = :t AND tree_size = 9")
     dba.run("DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq >= 8")
     report = _audit_failure(registry, admin)
@@ -194,7 +195,7 @@ def test_a_rewritten_consistent_chain_without_the_private_key_is_found(
 def test_a_forged_checkpoint_is_found(
     registry: Registry, admin: Principal, log: list[VersionRecord], dba: Dba
 ) -> None:
-    registry.latest_checkpoint(admin)
+    registry.sign_checkpoint(admin)
     dba.run(
         "UPDATE registry.checkpoints SET root_hash = :r WHERE tenant_id = :t AND tree_size = 8",
         r=b"\x01" * 32,

@@ -104,10 +104,11 @@ class FakeGcs:
         bucket = urllib.parse.unquote(parsed.path[len(prefix) : -2])
         query = urllib.parse.parse_qs(parsed.query)
         assert query["uploadType"] == ["media"]
-        assert query["ifGenerationMatch"] == ["0"]
         assert kwargs["headers"]["Content-Type"] == "application/json"
         key = (bucket, query["name"][0])
-        if key in self.objects:
+        # Only the latest.json pointer may be replaced; every other object is write-once.
+        assert ("ifGenerationMatch" in query) != key[1].endswith("/latest.json")
+        if key in self.objects and query.get("ifGenerationMatch") == ["0"]:
             return FakeResponse(412)
         self.objects[key] = kwargs["data"]
         return FakeResponse(200)
@@ -138,7 +139,52 @@ def test_gcs_publisher_never_overwrites(
     publisher.publish(checkpoint)  # retry of an upload that already landed
     with pytest.raises(StorageError, match="different checkpoint"):
         publisher.publish(_other(checkpoint, ed25519_signer))
-    assert len(fake.objects) == 1
+    assert sorted(name for _, name in fake.objects) == [
+        "checkpoints/acme/00000000000000000007.json",
+        "checkpoints/acme/latest.json",
+    ]
+    assert publisher.latest("acme") == checkpoint  # the refused fork did not replace it
+
+
+def _at(checkpoint: Checkpoint, size: int, signer: LocalSigner) -> Checkpoint:
+    return sign_checkpoint(
+        tenant_id=checkpoint.tenant_id,
+        tree_size=size,
+        root_hash=sha256(b"r%d" % size),
+        chain_head=sha256(b"h"),
+        created_at=checkpoint.created_at,
+        signer=signer,
+    )
+
+
+@pytest.mark.parametrize("kind", ["directory", "gcs"])
+def test_publishers_read_back_the_newest_and_one_at_a_size(
+    kind: str, tmp_path: Path, checkpoint: Checkpoint, ed25519_signer: LocalSigner
+) -> None:
+    publisher: DirectoryCheckpointPublisher | GcsCheckpointPublisher = (
+        DirectoryCheckpointPublisher(tmp_path)
+        if kind == "directory"
+        else GcsCheckpointPublisher("b", session=FakeGcs())
+    )
+    assert publisher.latest("acme") is None and publisher.at("acme", 7) is None
+    publisher.publish(checkpoint)
+    later = _at(checkpoint, 9, ed25519_signer)
+    publisher.publish(later)
+    publisher.publish(checkpoint)  # a late retry of an older one: the pointer stays
+    assert publisher.latest("acme") == later
+    assert publisher.at("acme", 7) == checkpoint
+    assert publisher.at("acme", 8) is None
+    assert publisher.latest("other") is None
+
+
+def test_a_published_object_that_is_not_a_checkpoint_is_a_storage_error(
+    tmp_path: Path, checkpoint: Checkpoint
+) -> None:
+    publisher = DirectoryCheckpointPublisher(tmp_path)
+    publisher.publish(checkpoint)
+    (tmp_path / "checkpoints" / "acme" / "latest.json").write_text('{"tree_size": "x"}')
+    with pytest.raises(StorageError, match="is not a checkpoint"):
+        publisher.latest("acme")
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 500, 503])
@@ -154,9 +200,13 @@ def test_gcs_publisher_transport_errors(checkpoint: Checkpoint) -> None:
     assert info.value.__cause__ is exc
 
 
-def test_null_publisher_and_build(checkpoint: Checkpoint) -> None:
+def test_null_publisher_and_build(checkpoint: Checkpoint, tmp_path: Path) -> None:
     NullPublisher().publish(checkpoint)
+    assert NullPublisher().latest("acme") is None
+    assert NullPublisher().at("acme", 7) is None
     assert isinstance(build_publisher(Settings()), NullPublisher)
+    local = build_publisher(Settings(checkpoint_dir=tmp_path))
+    assert isinstance(local, DirectoryCheckpointPublisher) and local.path == tmp_path
     publisher = build_publisher(Settings(checkpoint_bucket="audit-bucket"))
     assert isinstance(publisher, GcsCheckpointPublisher)
     assert publisher.bucket == "audit-bucket"
