@@ -57,6 +57,8 @@ def test_create_query_supersede_verify_over_http(
     assert stale.headers["Content-Type"] == "application/problem+json"
     assert stale.body["current_version"] == 2
 
+    signed = http("POST", f"{function_servers['verify']}/checkpoint", token=token)
+    assert (signed.status, signed.body["tree_size"]) == (200, 2)
     report = http("GET", f"{function_servers['verify']}/entities/{entity}", token=token)
     assert report.status == 200
     assert report.body["valid"] is True

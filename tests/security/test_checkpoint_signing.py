@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from shared.core.checkpoints import Checkpoint
+from shared.core.commands import parse_batch
 from shared.core.errors import IntegrityViolationError, LogRollbackError, VerificationError
 from shared.core.principal import Principal
 from shared.core.reports import check_consistency
@@ -44,7 +45,8 @@ def dba(admin_engine: Engine, admin: Principal) -> Dba:
 
 
 def _grow(registry: Registry, admin: Principal, n: int) -> None:
-    registry.create_batch(admin, [{"entity_type": "Skill", "data": skill_data()} for _ in range(n)])
+    items = [{"entity_type": "Skill", "data": skill_data()} for _ in range(n)]
+    registry.create(admin, parse_batch({"entities": items}))
 
 
 def _sizes(registry: Registry, tenant: str) -> list[int]:
