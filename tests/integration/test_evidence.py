@@ -34,7 +34,9 @@ def test_reads_never_sign_and_the_command_signs_once_per_growth(
         create(registry, admin, "Skill", skill_data())
     with pytest.raises(NotFoundError, match="no checkpoint has been signed"):
         registry.latest_checkpoint(admin)  # a read: it never signs
-    report = registry.verify(admin, create(registry, admin, "Skill", skill_data()).entity_id)
+    report = registry.verify(
+        admin, get_entity(create(registry, admin, "Skill", skill_data()).entity_id)
+    )
     assert not report.valid and report.checkpoint is None  # nor does verify
     assert _checkpoint_sizes(registry, admin.tenant_id) == []
     first = registry.sign_checkpoint(admin)
@@ -54,12 +56,12 @@ def test_verify_says_when_its_proof_is_against_an_older_tree(
     registry.sign_checkpoint(admin)
     create(registry, admin, "Skill", skill_data())
     later = create(registry, admin, "Skill", skill_data())
-    report = registry.verify(admin, skill.entity_id)
+    report = registry.verify(admin, get_entity(skill.entity_id))
     assert report.valid and report.checkpoint is not None
     assert report.checkpoint.tree_size == 1
     detail = {c.name: c.detail for c in report.checks}["checkpoint"]
     assert "the 2 record(s) after it await the next checkpoint" in detail
-    pending = registry.verify(admin, later.entity_id)
+    pending = registry.verify(admin, get_entity(later.entity_id))
     assert not pending.valid
     assert [c.name for c in pending.checks if not c.ok] == ["inclusion"]
     assert pending.inclusion_proof is None
