@@ -20,8 +20,10 @@ signs, inside one transaction that holds the tenant's checkpoint-signer lock:
    leads from the previous signed root to it.
 
 Any failure is an ``IntegrityViolationError`` naming the check and the seq, logged at
-ERROR. A signed checkpoint is then published; one that could not be is retried by the
-next call (see ``publish_pending``).
+ERROR. A signed checkpoint is then published through an outbox: a checkpoint without a
+``checkpoint_publications`` row is published again (oldest first) by the next signing,
+``POST /verify/checkpoint``, the sweep, or the next write of its tenant in this process,
+until the publisher has it (``publish_pending``).
 
 Example::
 
@@ -52,7 +54,7 @@ from shared.core.signing import PublicKey, Signer
 from shared.core.tiles import TiledTree
 from shared.core.verification import verify_checkpoint
 from shared.integrity import RecordGuard
-from shared.publisher import CheckpointPublisher
+from shared.publisher import CheckpointPublisher, NullPublisher
 from shared.repository import Repository, TenantTransaction
 from shared.repository_tiles import TileStore
 
@@ -60,6 +62,8 @@ _log = logging.getLogger(__name__)
 
 # Records verified per round trip while signing: bounded memory, however long the tail.
 VERIFY_CHUNK = 1000
+# Outbox entries published per call; the rest wait for the next one.
+PUBLISH_BATCH = 100
 _USE = "signing a checkpoint"
 
 
@@ -101,7 +105,18 @@ class Checkpointer:
         # The newest checkpoint this process signed or saw published, per tenant: one
         # more place a rollback shows, even when the publisher is down or absent.
         self._witnessed: dict[str, Checkpoint] = {}
+        # Tenants whose last publication failed here: their next write retries it.
+        self.pending: set[str] = set()
         self._lock = threading.Lock()
+
+    @property
+    def publisher_kind(self) -> str:
+        return str(getattr(self._publisher, "kind", type(self._publisher).__name__))
+
+    @property
+    def publishes(self) -> bool:
+        """False without a publisher: there is no outbox to keep then."""
+        return not isinstance(self._publisher, NullPublisher)
 
     # --- entry points ----------------------------------------------------------------
 
@@ -114,6 +129,7 @@ class Checkpointer:
         checkpoint = self._sign(tenant_id, wait=True, force=True)
         if checkpoint is None:
             raise NotFoundError("this tenant's log is empty; there is no checkpoint to sign")
+        self.publish_pending(tenant_id)
         return checkpoint
 
     def sign_if_due(self, tenant_id: str, *, force: bool = False) -> Checkpoint | None:
@@ -121,7 +137,10 @@ class Checkpointer:
         oldest unsigned record is older than the maximum age), unless another signer of
         this tenant is at work right now — its checkpoint covers this write's records
         or the next write's call signs. Returns the checkpoint signed, else None."""
-        return self._sign(tenant_id, wait=False, force=force)
+        checkpoint = self._sign(tenant_id, wait=False, force=force)
+        if checkpoint is not None or tenant_id in self.pending:
+            self.publish_pending(tenant_id)
+        return checkpoint
 
     # --- signing ---------------------------------------------------------------------
 
@@ -146,7 +165,6 @@ class Checkpointer:
                 return None  # a concurrent signer already covered the records
             checkpoint = self._sign_extension(tx, tenant_id, latest, head.seq)
         self._witness(checkpoint)
-        self._publish(checkpoint)
         return checkpoint
 
     def _sign_extension(
@@ -332,13 +350,34 @@ class Checkpointer:
             if known is None or known.tree_size < checkpoint.tree_size:
                 self._witnessed[checkpoint.tenant_id] = checkpoint
 
-    def _publish(self, checkpoint: Checkpoint) -> None:
+    def publish_pending(self, tenant_id: str) -> int:
+        """Publish the tenant's checkpoints the publisher has not confirmed, oldest
+        first; return how many it now has. A failure is logged and left in the outbox."""
+        if not self.publishes:
+            return 0
+        with self._repository.tenant_transaction(tenant_id) as tx:
+            waiting = tx.unpublished_checkpoints(PUBLISH_BATCH)
+        done: list[int] = []
         try:
-            self._publisher.publish(checkpoint)
+            for checkpoint in waiting:
+                self._genuine(checkpoint, tenant_id, "stored")  # never publish a forgery
+                self._publisher.publish(checkpoint)
+                done.append(checkpoint.tree_size)
         except RegistryError as exc:
-            _log.warning(
-                "publishing the checkpoint of tree size %d failed: %s (%s)",
-                checkpoint.tree_size,
+            self.pending.add(tenant_id)
+            log = _log.error if isinstance(exc, IntegrityViolationError) else _log.warning
+            log(
+                "publishing the checkpoints of tenant %s failed, %d remain in the outbox: %s (%s)",
+                tenant_id,
+                len(waiting) - len(done),
                 exc.detail,
                 exc.kind,
             )
+        if done:
+            with self._repository.tenant_transaction(tenant_id) as tx:
+                tx.mark_published(done, self._clock())
+        if len(done) == len(waiting) < PUBLISH_BATCH:
+            self.pending.discard(tenant_id)
+        elif len(done) == len(waiting):
+            self.pending.add(tenant_id)  # a full batch: more may wait behind it
+        return len(done)

@@ -83,6 +83,8 @@ def parse_document(document: bytes, name: str) -> Checkpoint:
 class NullPublisher:
     """Publishes nowhere (no CHECKPOINT_BUCKET configured), so it has nothing to read."""
 
+    kind = "none"
+
     def publish(self, checkpoint: Checkpoint) -> None:
         return None
 
@@ -95,6 +97,8 @@ class NullPublisher:
 
 class DirectoryCheckpointPublisher:
     """Writes the bucket layout under a local directory: the dev stand-in for the bucket."""
+
+    kind = "directory"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -154,6 +158,8 @@ class GcsCheckpointPublisher:
 
     Each call to GCS ends within ``deadline_s`` seconds (GOOGLE_API_TIMEOUT_S).
     """
+
+    kind = "bucket"
 
     def __init__(
         self,

@@ -190,6 +190,22 @@ _INSERT_CHECKPOINT = sa.text(
 _CHECKPOINT_LOCK_KEY = "hashtextextended('plant-registry/checkpoint/' || :tenant, 0)"
 _LOCK_CHECKPOINT = sa.text(f"SELECT pg_advisory_xact_lock({_CHECKPOINT_LOCK_KEY})")
 _TRY_LOCK_CHECKPOINT = sa.text(f"SELECT pg_try_advisory_xact_lock({_CHECKPOINT_LOCK_KEY})")
+# The outbox (migration 0007): checkpoints the publisher has not confirmed, oldest first.
+_UNPUBLISHED = sa.text(
+    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints AS c "
+    "WHERE c.tenant_id = :tenant AND NOT EXISTS (SELECT 1 FROM "
+    "registry.checkpoint_publications AS p WHERE p.tenant_id = c.tenant_id "
+    "AND p.tree_size = c.tree_size) ORDER BY c.tree_size LIMIT :limit"
+)
+_MARK_PUBLISHED = sa.text(
+    "INSERT INTO registry.checkpoint_publications (tenant_id, tree_size, created_at) "
+    "SELECT :tenant, s, :published_at FROM unnest(CAST(:sizes AS bigint[])) AS s "
+    "ON CONFLICT (tenant_id, tree_size) DO NOTHING"
+)
+_BACKLOG = sa.text(
+    "SELECT tenant_id, head_seq, checkpoint_size, first_unsigned_at, unpublished, "
+    "oldest_unpublished_at FROM registry.checkpoint_backlog(:after, :limit)"
+)
 _FIND_IDEMPOTENT = sa.text(
     "SELECT request_hash, response_body FROM registry.idempotency_keys "
     "WHERE tenant_id = :tenant AND idempotency_key = :key"
@@ -226,6 +242,19 @@ class LogHead:
     chain_hash: bytes
     # Tree size of the tenant's latest checkpoint (0 for none), read under the same lock.
     checkpoint_size: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantBacklog:
+    """One tenant's checkpoint work: unsigned records and unpublished checkpoints."""
+
+    tenant_id: str
+    head_seq: int
+    checkpoint_size: int
+    # When the oldest record after the newest checkpoint was written (None: none).
+    first_unsigned_at: datetime | None
+    unpublished: int
+    oldest_unpublished_at: datetime | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -548,6 +577,17 @@ class TenantTransaction:
     def checkpoints(self) -> list[Checkpoint]:
         return [_checkpoint(row) for row in self.conn.execute(_ALL_CHECKPOINTS, self._params())]
 
+    def unpublished_checkpoints(self, limit: int) -> list[Checkpoint]:
+        """Checkpoints not yet confirmed by the publisher, oldest first."""
+        rows = self.conn.execute(_UNPUBLISHED, self._params(limit=limit))
+        return [_checkpoint(row) for row in rows]
+
+    def mark_published(self, tree_sizes: Sequence[int], published_at: datetime) -> None:
+        self.conn.execute(
+            _MARK_PUBLISHED,
+            self._params(sizes=list(tree_sizes), published_at=published_at),
+        )
+
     def lock_checkpoints(self, *, wait: bool) -> bool:
         """Take the tenant's checkpoint-signer lock until the transaction ends.
 
@@ -744,6 +784,18 @@ class Repository:
             if count < chunk:
                 break
         return removed
+
+    def checkpoint_backlog(self, *, page: int = 1000) -> Iterator[TenantBacklog]:
+        """Every tenant with unsigned records or unpublished checkpoints (migration 0007:
+        tenant ids, counts and times only), by tenant id, ``page`` per transaction."""
+        after = ""
+        while True:
+            with _transaction(self.engine) as conn:
+                rows = conn.execute(_BACKLOG, {"after": after, "limit": page}).all()
+            yield from (TenantBacklog(*row) for row in rows)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def schema_revision(self) -> str | None:
         with _transaction(self.engine) as conn:

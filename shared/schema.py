@@ -38,7 +38,7 @@ RUNTIME_ROLE = "registry_runtime"
 
 # The alembic revision the code expects; /healthz is 200 only at this revision, and a
 # test keeps it equal to the migration head.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 # Stable constraint names, so migrations and error translation can refer to them.
 NAMING_CONVENTION = {
@@ -141,6 +141,21 @@ checkpoints = Table(
     CheckConstraint(_SHA256.format(col="chain_head"), name="chain_head_size"),
 )
 
+# Checkpoints the publisher confirmed (docs/adr/0008-checkpoint-signing.md): a checkpoint
+# without a row here is in the outbox and is published again until the publisher has it.
+checkpoint_publications = Table(
+    "checkpoint_publications",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    # When the publisher confirmed it.
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "tree_size"),
+    ForeignKeyConstraint(
+        ["tenant_id", "tree_size"], [checkpoints.c.tenant_id, checkpoints.c.tree_size]
+    ),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -178,11 +193,18 @@ tiles = Table(
 )
 
 # Tables holding one tenant's rows: RLS is enabled and FORCEd on each.
-TENANT_TABLES = ("entity_versions", "checkpoints", "idempotency_keys", "tiles")
+TENANT_TABLES = (
+    "entity_versions",
+    "checkpoints",
+    "checkpoint_publications",
+    "idempotency_keys",
+    "tiles",
+)
 # Tables that only ever grow: UPDATE, DELETE and TRUNCATE are refused on each.
 APPEND_ONLY_TABLES = (
     "entity_versions",
     "checkpoints",
+    "checkpoint_publications",
     "signing_keys",
     "idempotency_keys",
     "tiles",

@@ -115,6 +115,11 @@ class Registry:
         )
         self.log_audit = LogAudit(self.repository, self.trusted_keys)
         self.checkpoint_max_age = checkpoint_max_age
+        self._clock = clock
+        # Per tenant, in this process: (newest checkpoint size, when the first record
+        # after it was written), learnt from this process's own writes, so a write can
+        # tell that unsigned records grew old without asking the database.
+        self._first_unsigned: dict[str, tuple[int, datetime]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
@@ -156,23 +161,72 @@ class Registry:
         return self._checkpoint_if_due(principal.tenant_id, result)
 
     def _checkpoint_if_due(self, tenant_id: str, result: WriteResult) -> WriteResult:
-        """Sign a checkpoint once ``checkpoint_every`` records follow the last one.
+        """Sign a checkpoint once ``checkpoint_every`` records follow the last one, or
+        once the oldest of them is ``checkpoint_max_age`` seconds old.
 
         Checkpoints published outside the database are what expose a dropped tail of the
         log, so they must not wait for someone to ask for a proof. Signing happens after
         the write has committed, through the one signing path (``Checkpointer``); if it
         fails, the write still stands and the next write, ``POST /verify/checkpoint`` or
-        the scheduled job tries again.
+        the sweep tries again. A tenant whose last publication failed here retries it.
         """
         if result.replayed or not self.checkpoint_every:
             return result
-        if result.records[-1].seq - result.checkpoint_size >= self.checkpoint_every:
-            try:
-                self.checkpointer.sign_if_due(tenant_id)
-            except RegistryError as exc:
-                log = _log.error if exc.kind.startswith(("integrity", "log-")) else _log.warning
-                log("checkpoint after a write failed: %s (%s)", exc.detail, exc.kind)
+        unsigned = result.records[-1].seq - result.checkpoint_size
+        old = self._unsigned_too_old(tenant_id, result)
+        try:
+            if unsigned >= self.checkpoint_every or old:
+                self.checkpointer.sign_if_due(tenant_id, force=old)
+            elif tenant_id in self.checkpointer.pending:
+                self.checkpointer.publish_pending(tenant_id)
+        except RegistryError as exc:
+            log = _log.error if exc.kind.startswith(("integrity", "log-")) else _log.warning
+            log("checkpoint after a write failed: %s (%s)", exc.detail, exc.kind)
         return result
+
+    def _unsigned_too_old(self, tenant_id: str, result: WriteResult) -> bool:
+        size = result.checkpoint_size
+        first = result.records[0]
+        if first.seq == size + 1:
+            self._first_unsigned[tenant_id] = (size, first.created_at)
+            return False
+        known = self._first_unsigned.get(tenant_id)
+        if known is None or known[0] != size:
+            return False
+        age = (self._clock() - known[1]).total_seconds()
+        return age >= self.checkpoint_max_age
+
+    def checkpoint_sweep(self) -> dict[str, int]:
+        """Sign and publish what is due in every tenant: the scheduled job's work.
+
+        A tenant is due when ``checkpoint_every`` records are unsigned, when its oldest
+        unsigned record is ``checkpoint_max_age`` seconds old, or when checkpoints wait
+        in its outbox. One tenant's refusal (logged) does not stop the others.
+        """
+        now = self._clock()
+        signed = published = failed = 0
+        for tenant in self.repository.checkpoint_backlog():
+            unsigned = tenant.head_seq - tenant.checkpoint_size
+            aged = tenant.first_unsigned_at is not None and (
+                (now - tenant.first_unsigned_at).total_seconds() >= self.checkpoint_max_age
+            )
+            counted = bool(self.checkpoint_every) and unsigned >= self.checkpoint_every
+            try:
+                if unsigned > 0 and (aged or counted):
+                    self.checkpointer.sign(tenant.tenant_id)
+                    signed += 1
+                elif tenant.unpublished:
+                    published += self.checkpointer.publish_pending(tenant.tenant_id)
+            except RegistryError as exc:
+                failed += 1
+                log = _log.error if exc.kind.startswith(("integrity", "log-")) else _log.warning
+                log(
+                    "scheduled checkpoint of tenant %s failed: %s (%s)",
+                    tenant.tenant_id,
+                    exc.detail,
+                    exc.kind,
+                )
+        return {"signed": signed, "published": published, "failed": failed}
 
     # --- reads -----------------------------------------------------------------------
 
@@ -278,4 +332,34 @@ class Registry:
                 found=revision,
                 expected=SCHEMA_REVISION,
             )
-        return {"status": "ok", "schema_revision": revision, "signing_key_id": self.signer.key_id}
+        return {
+            "status": "ok",
+            "schema_revision": revision,
+            "signing_key_id": self.signer.key_id,
+            "checkpoints": self._checkpoint_lag(),
+        }
+
+    def _checkpoint_lag(self) -> dict[str, Any]:
+        """How far signing and publication lag behind, over every tenant (ADR 0008)."""
+        now = self._clock()
+        backlog = list(self.repository.checkpoint_backlog())
+
+        def age(times: list[datetime | None]) -> float | None:
+            known = [t for t in times if t is not None]
+            return round((now - min(known)).total_seconds(), 3) if known else None
+
+        return {
+            "publisher": self.checkpointer.publisher_kind,
+            "tenants_with_unsigned_records": sum(
+                1 for t in backlog if t.head_seq > t.checkpoint_size
+            ),
+            "oldest_unsigned_record_age_s": age([t.first_unsigned_at for t in backlog]),
+            "unpublished_checkpoints": (
+                sum(t.unpublished for t in backlog) if self.checkpointer.publishes else None
+            ),
+            "oldest_unpublished_checkpoint_age_s": (
+                age([t.oldest_unpublished_at for t in backlog])
+                if self.checkpointer.publishes
+                else None
+            ),
+        }

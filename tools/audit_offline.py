@@ -5,6 +5,8 @@ and without trusting the service:
 
     python -m tools.audit_offline record verify-response.json --keys keys.json
     python -m tools.audit_offline log log.json --keys keys.json --checkpoint checkpoint.json
+    python -m tools.audit_offline consistency saved.json new.json --proof proof.json \
+        --keys keys.json
 
 ``record`` takes a ``GET /verify/entities/{id}`` response: it re-derives the leaf hash
 from the canonical bytes, checks the chain link, the record's signature, the checkpoint's
@@ -14,6 +16,14 @@ re-verifies every record in order; with ``--checkpoint`` (a ``GET /verify/checkp
 response) it also recomputes the Merkle root and chain head at that tree size.
 ``--mode roots`` (the default) checks per-record signatures beyond the checkpoint only,
 ``--mode signatures`` every one (docs/performance.md).
+``consistency`` takes a checkpoint saved earlier, a newer one (each a
+``GET /verify/checkpoint`` response) and the proof between them (a
+``GET /verify/consistency?first=&second=`` response, or just its ``proof``): both
+checkpoints must verify with the keys, the proof must be for their sizes and lead from
+the saved root to the new one. Only the proof hashes are taken from the service's
+answer; the roots are the two signed checkpoints' own. A smaller new tree is a
+``rollback``, a different root at the same size or a proof that does not lead there a
+``fork``.
 ``--keys`` is a ``GET /verify/keys`` response or a PEM bundle of public keys. The exit
 status is 0 when everything holds and 1 with the first failure otherwise.
 """
@@ -28,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.core.audit import AuditMode, LogAuditor, LogEntry
-from shared.core.checkpoints import Checkpoint
+from shared.core.checkpoints import Checkpoint, ConsistencyProof
 from shared.core.errors import RegistryError, VerificationError
-from shared.core.reports import check_verify_report, parse_keys
+from shared.core.reports import check_consistency, check_verify_report, parse_keys
 from shared.core.signing import PublicKey
 
 # The checks live in shared.core.reports so that the ``plant`` CLI runs the same ones.
@@ -75,6 +85,36 @@ def check_log(
     )
 
 
+def check_saved_consistency(
+    old: Checkpoint, new: Checkpoint, proof_document: Any, keys: Mapping[str, PublicKey]
+) -> str:
+    """Raise VerificationError unless ``new`` extends the saved ``old``; a summary."""
+    document = (
+        proof_document["proof"]
+        if isinstance(proof_document, dict) and "proof" in proof_document
+        else proof_document
+    )
+    proof = ConsistencyProof.from_dict(document)
+    if (proof.first_size, proof.second_size) != (old.tree_size, new.tree_size) and (
+        new.tree_size > old.tree_size
+    ):
+        raise VerificationError(
+            f"the proof is between tree sizes {proof.first_size} and {proof.second_size}, "
+            f"not {old.tree_size} and {new.tree_size}",
+            check="proof",
+            expected=[old.tree_size, new.tree_size],
+            found=[proof.first_size, proof.second_size],
+        )
+    check_consistency(old, new, proof.hashes, keys)
+    if new.tree_size == old.tree_size:
+        return f"the checkpoint of tree size {new.tree_size} is the one saved"
+    return f"the checkpoint of tree size {new.tree_size} extends the saved one of {old.tree_size}"
+
+
+def _checkpoint(path: Path) -> Checkpoint:
+    return Checkpoint.from_dict(json.loads(path.read_text()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="audit_offline", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -89,13 +129,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=AuditMode.ROOTS.value,
         help="roots: record signatures beyond the checkpoint only; signatures: all of them",
     )
-    for sub in (record, log):
+    consistency = commands.add_parser(
+        "consistency", help="check that a new checkpoint extends one saved earlier"
+    )
+    consistency.add_argument("old", type=Path, help="the checkpoint saved earlier")
+    consistency.add_argument("new", type=Path, help="a newer GET /verify/checkpoint response")
+    consistency.add_argument(
+        "--proof", type=Path, required=True, help="GET /verify/consistency response between them"
+    )
+    for sub in (record, log, consistency):
         sub.add_argument("--keys", type=Path, required=True, help="GET /verify/keys or PEM")
     args = parser.parse_args(argv)
     try:
         keys = load_keys(args.keys)
         if args.command == "record":
             summary = check_record_report(json.loads(args.report.read_text()), keys)
+        elif args.command == "consistency":
+            summary = check_saved_consistency(
+                _checkpoint(args.old),
+                _checkpoint(args.new),
+                json.loads(args.proof.read_text()),
+                keys,
+            )
         else:
             checkpoint = (
                 Checkpoint.from_dict(json.loads(args.checkpoint.read_text()))

@@ -8,7 +8,9 @@ REGISTRY_DATA_DIR/published, the dev stand-in for the bucket) and the JWT key
 (JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL, else a dev Ed25519 pair); export the result so
 the functions read exactly the configuration a deployment would give them; then mount
 the real functions-framework apps under /create, /query, /supersede and /verify, next to
-GET /healthz and GET /openapi.json. Ctrl-C (or SIGTERM) stops the server and the
+GET /healthz and GET /openapi.json; a timer runs the checkpoint sweep (what Cloud
+Scheduler's job does when deployed), so logs nobody writes to still get checkpoints
+after CHECKPOINT_MAX_AGE seconds. Ctrl-C (or SIGTERM) stops the server and the
 embedded database; a watchdog process (tools/pg_watchdog.py) stops the database if the
 server dies any other way, SIGKILL included.
 
@@ -129,6 +131,34 @@ class Extras:
         return Response(json.dumps(body, default=str), content_type="application/json")
 
 
+def sweep_interval(settings: Settings) -> float:
+    """Seconds between sweeps: often enough that a checkpoint is at most about half of
+    CHECKPOINT_MAX_AGE late, and never busier than once a second."""
+    return float(min(30, max(1, settings.checkpoint_max_age // 2)))
+
+
+def run_checkpoint_timer(stopping: threading.Event, interval: float) -> threading.Thread:
+    """Run the checkpoint sweep every ``interval`` seconds until ``stopping`` is set."""
+    from functions import runtime
+
+    def loop() -> None:
+        while not stopping.wait(interval):
+            try:
+                done = runtime.current().registry.checkpoint_sweep()
+            except Exception as exc:  # the next tick retries; the server keeps serving
+                _log(f"checkpoint sweep failed: {getattr(exc, 'kind', type(exc).__name__)}")
+                continue
+            if done["signed"] or done["published"] or done["failed"]:
+                _log(
+                    f"checkpoint sweep: {done['signed']} signed, {done['published']} "
+                    f"published, {done['failed']} refused"
+                )
+
+    thread = threading.Thread(target=loop, name="checkpoint-timer", daemon=True)
+    thread.start()
+    return thread
+
+
 def _mount_root(app: WsgiApp) -> WsgiApp:
     """``POST /create`` reaches the function's root as ``POST /create/`` does.
 
@@ -215,8 +245,10 @@ def main() -> int:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         print(_banner(server.port, token), flush=True)
+        run_checkpoint_timer(stopping, sweep_interval(Settings.from_env(os.environ)))
         server.serve_forever()
     finally:
+        stopping.set()  # ends the checkpoint timer
         if server is not None:
             server.server_close()
         database.close()

@@ -83,7 +83,6 @@ def job_env_keys() -> set[str]:
 # documented in infra/README.md ("Settings the application reads"); once shared/settings.py
 # lists a name, the general rule below covers it and it can leave this set.
 PENDING_APP_SETTINGS = {
-    "CHECKPOINT_MAX_AGE",
     "CHECKPOINT_RETENTION_DAYS",
     "CHECKPOINT_RETENTION_MODE",
     "WITNESSES",

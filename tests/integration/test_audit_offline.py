@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from shared.core.checkpoints import Checkpoint, sign_checkpoint
 from shared.core.principal import Principal
 from shared.core.queries import get_entity, read_log
 from shared.core.signing import LocalSigner
@@ -139,7 +140,7 @@ def test_the_log_audit_mode_decides_which_signatures_are_checked(
 ) -> None:
     for _ in range(3):
         create(registry, admin, "Skill", skill_data())
-    checkpoint = _save(tmp_path, "cp.json", registry.latest_checkpoint(admin).to_dict())
+    checkpoint = _save(tmp_path, "cp.json", registry.sign_checkpoint(admin).to_dict())
     items = [r.to_dict() for r in registry.log(admin, read_log(from_seq=1, limit=10)).items]
     signature = bytearray(base64.b64decode(items[1]["signature"]))
     signature[0] ^= 1
@@ -152,3 +153,96 @@ def test_the_log_audit_mode_decides_which_signatures_are_checked(
     assert "roots mode, 0 record signature(s) checked" in capsys.readouterr().out
     assert main([*args, "--mode", "signatures"]) == 1
     assert "INVALID at seq 2: signature:" in capsys.readouterr().err
+
+
+def _consistency_files(
+    registry: Registry, admin: Principal, tmp_path: Path
+) -> tuple[Path, Path, Path]:
+    for _ in range(3):
+        create(registry, admin, "Skill", skill_data())
+    old = _save(tmp_path, "old.json", registry.sign_checkpoint(admin).to_dict())
+    for _ in range(4):
+        create(registry, admin, "Skill", skill_data())
+    new = _save(tmp_path, "new.json", registry.sign_checkpoint(admin).to_dict())
+    proof = _save(tmp_path, "proof.json", registry.consistency(admin, 3, 7).to_dict())
+    return old, new, proof
+
+
+def test_a_newer_checkpoint_extends_the_saved_one_offline(
+    registry: Registry,
+    admin: Principal,
+    keys_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old, new, proof = _consistency_files(registry, admin, tmp_path)
+    args = ["consistency", str(old), str(new), "--proof", str(proof), "--keys", str(keys_file)]
+    assert main(args) == 0
+    assert "tree size 7 extends the saved one of 3" in capsys.readouterr().out
+    # Just the proof object works too, and a checkpoint is consistent with itself.
+    bare = _save(tmp_path, "bare.json", json.loads(proof.read_text())["proof"])
+    assert main([*args[:4], str(bare), *args[5:]]) == 0
+    same = ["consistency", str(new), str(new), "--proof", str(bare), "--keys", str(keys_file)]
+    assert main(same) == 0
+
+
+def _tampered_proof(document: dict[str, Any]) -> dict[str, Any]:
+    document["proof"]["hashes"][0] = "00" * 32
+    return document
+
+
+def _other_sizes(document: dict[str, Any]) -> dict[str, Any]:
+    document["proof"]["first_size"] = 2
+    return document
+
+
+@pytest.mark.parametrize(
+    ("case", "check"),
+    [
+        ("tampered proof", "fork"),
+        ("proof for other sizes", "proof"),
+        ("shrunk tree", "rollback"),
+        ("another root for the saved size", "fork"),
+        ("untrusted key", "checkpoint_key"),
+        ("edited checkpoint", "checkpoint_signature"),
+    ],
+)
+def test_the_offline_consistency_check_names_each_failure(
+    registry: Registry,
+    admin: Principal,
+    keys_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    check: str,
+) -> None:
+    old, new, proof = _consistency_files(registry, admin, tmp_path)
+    keys = keys_file
+    if case == "tampered proof":
+        _save(tmp_path, "proof.json", _tampered_proof(json.loads(proof.read_text())))
+    elif case == "proof for other sizes":
+        _save(tmp_path, "proof.json", _other_sizes(json.loads(proof.read_text())))
+    elif case == "shrunk tree":
+        old, new = new, old
+    elif case == "another root for the saved size":
+        saved = Checkpoint.from_dict(json.loads(new.read_text()))
+        forked = sign_checkpoint(
+            tenant_id=saved.tenant_id,
+            tree_size=saved.tree_size,
+            root_hash=b"\x09" * 32,
+            chain_head=saved.chain_head,
+            created_at=saved.created_at,
+            signer=registry.signer,  # the service's own key: an equivocation
+        )
+        old = _save(tmp_path, "old.json", saved.to_dict())
+        new = _save(tmp_path, "forked.json", forked.to_dict())
+    elif case == "untrusted key":
+        other = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
+        keys = _save(tmp_path, "k.json", {"keys": [other.public_key.to_dict()]})
+    else:
+        document = json.loads(new.read_text())
+        document["root_hash"] = "11" * 32
+        _save(tmp_path, "new.json", document)
+    args = ["consistency", str(old), str(new), "--proof", str(proof), "--keys", str(keys)]
+    assert main(args) == 1
+    assert f"INVALID: {check}:" in capsys.readouterr().err

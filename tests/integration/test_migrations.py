@@ -46,7 +46,14 @@ def test_code_expects_the_migration_head() -> None:
 
 
 def test_upgrade_downgrade_upgrade(scratch_url: str, database: Database) -> None:
-    expected = {"entity_versions", "checkpoints", "signing_keys", "idempotency_keys", "tiles"}
+    expected = {
+        "entity_versions",
+        "checkpoints",
+        "checkpoint_publications",
+        "signing_keys",
+        "idempotency_keys",
+        "tiles",
+    }
     upgrade_database(scratch_url, [database.runtime_login])
     assert _tables(scratch_url) == expected
     downgrade_database(scratch_url)

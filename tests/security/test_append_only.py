@@ -26,8 +26,8 @@ MUTATIONS = {
 
 @pytest.fixture
 def populated(registry: Registry, admin: Principal) -> str:
-    """A tenant with rows in every table (version log, checkpoint, key, idempotency,
-    and a full tile: 256 records)."""
+    """A tenant with rows in every table (version log, checkpoint and its publication,
+    key, idempotency, and a full tile: 256 records)."""
     certified_skill(registry, admin)
     registry.create(
         admin,
@@ -40,7 +40,9 @@ def populated(registry: Registry, admin: Principal) -> str:
         create_entity("Industry", {"name": "Energy", "description": "d"}),
         idempotency_key=IdempotencyKey("k"),
     )
-    registry.sign_checkpoint(admin)
+    checkpoint = registry.sign_checkpoint(admin)
+    with registry.repository.tenant_transaction(admin.tenant_id) as tx:
+        tx.mark_published([checkpoint.tree_size], checkpoint.created_at)
     return admin.tenant_id
 
 
@@ -76,7 +78,10 @@ def test_owner_is_refused_by_triggers(
     assert "append-only" in str(err.value)
 
 
-@pytest.mark.parametrize("table", ["entity_versions", "checkpoints", "idempotency_keys", "tiles"])
+@pytest.mark.parametrize(
+    "table",
+    ["entity_versions", "checkpoints", "checkpoint_publications", "idempotency_keys", "tiles"],
+)
 @pytest.mark.parametrize("mutation", ["update", "delete"])
 def test_owner_under_forced_rls_changes_nothing(
     admin_engine: Engine, populated: str, table: str, mutation: str
@@ -140,4 +145,10 @@ def test_rls_is_forced_on_every_tenant_table(admin_engine: Engine) -> None:
             )
         ).all()
     forced = {name for name, enabled, force in rows if enabled and force}
-    assert forced == {"entity_versions", "checkpoints", "idempotency_keys", "tiles"}
+    assert forced == {
+        "entity_versions",
+        "checkpoints",
+        "checkpoint_publications",
+        "idempotency_keys",
+        "tiles",
+    }
