@@ -231,6 +231,10 @@ class FakeRegistry:
         more = len(log) > start + query.limit
         return LogPage(records, query.from_seq + query.limit if more else None)
 
+    def checkpoint_sweep(self) -> dict[str, int]:
+        self.calls.append("checkpoint_sweep")
+        return {"signed": 0, "published": 0, "failed": 0}
+
     def sign_checkpoint(self, principal: Principal) -> Checkpoint:
         principal.require(SCOPE_ADMIN)
         self.calls.append("sign_checkpoint")
