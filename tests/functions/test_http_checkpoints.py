@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from http_support import Api, assert_problem
 from sqlalchemy.engine import Engine
 
 from functions import runtime
@@ -30,6 +29,7 @@ from shared.core.reports import check_consistency
 from shared.core.signing import LocalSigner
 from shared.publisher import DirectoryCheckpointPublisher
 from shared.service import Registry
+from tests.functions.http_support import Api, assert_problem
 from tests.integration.helpers import Dba
 
 pytestmark = pytest.mark.integration
