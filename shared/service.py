@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from shared.audit import AuditReport, LogAudit
-from shared.core.audit import AuditMode
 from shared.checkpointer import Checkpointer
+from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
 from shared.core.errors import (

@@ -90,7 +90,7 @@ def test_the_signatures_mode_verifies_every_record_in_worker_processes(
             {"entities": [{"entity_type": "Skill", "data": skill_data()} for _ in range(30)]}
         ),
     )
-    registry.latest_checkpoint(admin)
+    registry.sign_checkpoint(admin)
     monkeypatch.setattr(audit, "AUDIT_CHUNK", 10)  # more than one chunk: workers start
     monkeypatch.setattr(signature_workers, "SIGNATURE_PIECE", 4)
     intact = registry.audit(admin, AuditMode.SIGNATURES)
