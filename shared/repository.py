@@ -338,13 +338,21 @@ _UNAVAILABLE = ("08", "57", "53")
 
 
 def _raw_sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of an error pg8000 raised itself (not wrapped by SQLAlchemy)."""
-    if not type(exc).__module__.startswith("pg8000"):
-        return None
-    args = exc.args
-    if args and isinstance(args[0], Mapping):
-        code = args[0].get("C")
-        return code if isinstance(code, str) else None
+    """The SQLSTATE of an error pg8000 raised itself (not wrapped by SQLAlchemy).
+
+    The whole cause chain is searched: a refused login can surface as the broken pipe
+    pg8000 met while closing the socket, with the server's FATAL error as its context.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        details = current.args[0] if current.args else None
+        if type(current).__module__.startswith("pg8000") and isinstance(details, Mapping):
+            code = details.get("C")
+            if isinstance(code, str):
+                return code
+        current = current.__cause__ or current.__context__
     return None
 
 

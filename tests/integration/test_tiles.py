@@ -90,8 +90,10 @@ def test_a_proof_from_tampered_tiles_does_not_verify(
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
         conn.execute(
             sa.text(
-                "UPDATE registry.tiles SET hashes = overlay(hashes placing '\\xff'::bytea "
-                "from 100 for 1) WHERE tenant_id = :t AND level = 0 AND tile_index = 0"
+                # Flip every bit of byte 100 (in hash 3), so the byte always changes.
+                "UPDATE registry.tiles SET hashes = set_byte(hashes, 99, "
+                "get_byte(hashes, 99) # 255) "
+                "WHERE tenant_id = :t AND level = 0 AND tile_index = 0"
             ),
             {"t": admin.tenant_id},
         )
