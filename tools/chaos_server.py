@@ -35,7 +35,7 @@ from shared.publisher import GcsCheckpointPublisher
 from shared.service import Registry
 from shared.settings import Settings
 from tools.chaos_fakes import session_for
-from tools.devserver import HOST, build_app
+from tools.devserver import HOST, build_app, run_checkpoint_timer, sweep_interval
 
 
 def build_registry(settings: Settings, kms: str, gcs: str) -> Registry:
@@ -54,6 +54,7 @@ def build_registry(settings: Settings, kms: str, gcs: str) -> Registry:
         load_trusted_keys(settings, signer),
         publisher,
         checkpoint_every=settings.checkpoint_every,
+        checkpoint_max_age=settings.checkpoint_max_age,
         limits=Limits.from_settings(settings),
         max_log_page_bytes=settings.max_log_page_bytes,
         idempotency_retention_hours=settings.idempotency_retention_hours,
@@ -93,9 +94,14 @@ def main() -> int:
     if args.parent is not None:
         threading.Thread(target=_stop_with, args=(args.parent, server), daemon=True).start()
     print(f"ready {server.port}", flush=True)
+    # The checkpoint sweep on a timer, as make run runs it (Cloud Scheduler's job when
+    # deployed): it signs overdue checkpoints and retries publications left in the outbox.
+    stopping = threading.Event()
+    run_checkpoint_timer(stopping, sweep_interval(settings))
     try:
         server.serve_forever()
     finally:
+        stopping.set()
         server.server_close()
         registry = runtime.current().registry
         if isinstance(registry, Registry):  # the runtime holds it as the RegistryAPI
