@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,39 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def start_devserver(
+    env: dict[str, str], log_path: Path, *, attempts: int = 3, timeout: float = START_TIMEOUT * 2
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``tools.devserver`` on a free port and wait until it serves /healthz.
+
+    free_port() can only offer a port that was free a moment ago: on a busy machine
+    another process may take it first, and the server then exits at once ("Port ... is
+    in use"). That start is retried on a new port; any other exit fails with the log.
+    """
+    for _ in range(attempts):
+        port = free_port()
+        log = log_path.open("wb")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tools.devserver"],
+            cwd=REPO,
+            env={**env, "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        try:
+            wait_until_serving(f"http://127.0.0.1:{port}/healthz", server, timeout)
+            return server, port
+        except AssertionError:
+            output = log_path.read_text(errors="replace")
+            stop(server, signal.SIGINT)
+            if server.returncode is not None and f"Port {port} is in use" in output:
+                continue
+            raise AssertionError(f"the dev server did not come up:\n{output[-4000:]}") from None
+    raise AssertionError(f"no free port after {attempts} attempts")
 
 
 @dataclass

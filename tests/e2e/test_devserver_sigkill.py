@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.e2e_support import start_devserver
 from tools.pg_watchdog import postmaster_pid
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -29,12 +26,6 @@ _CONFIG = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -44,29 +35,11 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_sigkilled_dev_server_takes_its_database_down(tmp_path: Path) -> None:
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in _CONFIG}
-    env.update({"REGISTRY_DATA_DIR": str(tmp_path / "data"), "PORT": str(port)})
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tools.devserver"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env["REGISTRY_DATA_DIR"] = str(tmp_path / "data")
+    server, _ = start_devserver(env, tmp_path / "devserver.log", timeout=180)
     pgdata = tmp_path / "data" / "postgres"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, "the dev server exited"
-            assert time.monotonic() < deadline, "the dev server did not come up"
-            time.sleep(0.5)
         postmaster = postmaster_pid(pgdata)
         assert postmaster is not None and _alive(postmaster)
         server.send_signal(signal.SIGKILL)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.e2e_support import REPO, START_TIMEOUT, free_port, stop, wait_until_serving
+from tests.e2e.e2e_support import REPO, start_devserver, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -46,7 +46,6 @@ def test_the_readme_blocks_use_no_hard_coded_ids() -> None:
 
 
 def test_the_readme_walk_through_and_audit_run_literally(tmp_path: Path) -> None:
-    port = free_port()
     home = tmp_path / "home"
     home.mkdir()
     env = {
@@ -56,7 +55,6 @@ def test_the_readme_walk_through_and_audit_run_literally(tmp_path: Path) -> None
     }
     env.update(
         {
-            "PORT": str(port),
             "REGISTRY_DATA_DIR": str(tmp_path / "data"),
             "HOME": str(home),
             "PYTHONUNBUFFERED": "1",
@@ -64,16 +62,9 @@ def test_the_readme_walk_through_and_audit_run_literally(tmp_path: Path) -> None
             "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         }
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tools.devserver"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server, port = start_devserver(env, tmp_path / "devserver.log")
+    env["PORT"] = str(port)
     try:
-        wait_until_serving(f"http://127.0.0.1:{port}/healthz", server, START_TIMEOUT * 2)
         run = subprocess.run(
             ["bash", "-c", readme_script()],
             cwd=REPO,
