@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
 from typing import Protocol
 
 from functions.problems import PayloadTooLargeError, UnsupportedMediaTypeError
@@ -126,3 +127,44 @@ def text_param(args: Mapping[str, list[str]], name: str) -> str | None:
     if not raw or len(raw) > _MAX_TEXT_PARAM or not raw.isprintable():
         raise InputError(f"{name} is not a valid value", path=f"query.{name}")
     return raw
+
+
+# RFC 3339 section 5.6 date-time: a full date, "T", a full time with an optional
+# fraction, and an offset that is "Z" or +/-hh:mm. Nothing looser (no bare dates, no
+# missing offset: a moment without one means a different instant on every server).
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<hm>\d{2}:\d{2}):(?P<s>\d{2})"
+    r"(?:\.(?P<frac>\d{1,9}))?(?P<offset>[Zz]|[+-]\d{2}:[0-5]\d)\Z"
+)
+
+
+def timestamp_param(args: Mapping[str, list[str]], name: str) -> datetime | None:
+    """An optional RFC 3339 date-time query parameter, as an aware UTC datetime."""
+    raw = _single(args, name)
+    if raw is None:
+        return None
+    match = _RFC3339.match(raw)
+    if not match:
+        raise InputError(
+            f"{name} must be an RFC 3339 date-time such as 2026-12-01T09:30:00Z",
+            path=f"query.{name}",
+        )
+    # Microseconds are the resolution records are stamped with, so finer digits cannot
+    # change the answer. A leap second (:60) is the last instant of its minute.
+    second = match["s"]
+    fraction = (match["frac"] or "").ljust(6, "0")[:6]
+    if second == "60":
+        second, fraction = "59", "999999"
+    offset = "+00:00" if match["offset"] in ("Z", "z") else match["offset"]
+    try:
+        moment = datetime.fromisoformat(
+            f"{match['date']}T{match['hm']}:{second}.{fraction}{offset}"
+        )
+    except ValueError:
+        raise InputError(f"{name} is not a valid date-time", path=f"query.{name}") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is an instant of year 0, before every record; its
+        # mirror at year 9999 is after every record. Both are the log's ends.
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)

@@ -5,16 +5,27 @@ from __future__ import annotations
 import flask
 
 from functions.endpoint import Call, Reply, dispatch, function_routes
-from functions.inputs import optional_int_param, text_param
+from functions.inputs import optional_int_param, text_param, timestamp_param
 from functions.routing import Route
 from shared.core import queries
+from shared.core.asof import AsOf
 from shared.core.principal import SCOPE_READ
+
+AS_OF_PARAMS = frozenset({"as_of_seq", "as_of"})
+
+
+def as_of(call: Call) -> AsOf | None:
+    """``?as_of_seq=N`` and/or ``?as_of=<RFC 3339>``: the point of the log to read at."""
+    return AsOf.either(
+        optional_int_param(call.query, "as_of_seq"), timestamp_param(call.query, "as_of")
+    )
 
 
 def get_entity(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
     version = optional_int_param(call.query, "version")
-    record = call.registry.get(principal, queries.get_entity(call.params["entity_id"], version))
+    query = queries.get_entity(call.params["entity_id"], version, as_of=as_of(call))
+    record = call.registry.get(principal, query)
     return Reply(200, record.to_dict())
 
 
@@ -31,6 +42,7 @@ def list_entities(call: Call) -> Reply:
         status=text_param(call.query, "status"),
         limit=optional_int_param(call.query, "limit"),
         cursor=text_param(call.query, "cursor"),
+        as_of=as_of(call),
     )
     page = call.registry.list_entities(principal, query)
     return Reply(
@@ -63,9 +75,15 @@ ROUTES = function_routes(
             "/entities",
             "query.list",
             list_entities,
-            frozenset({"entity_type", "status", "limit", "cursor"}),
+            frozenset({"entity_type", "status", "limit", "cursor"}) | AS_OF_PARAMS,
         ),
-        Route("GET", "/entities/{entity_id}", "query.get", get_entity, frozenset({"version"})),
+        Route(
+            "GET",
+            "/entities/{entity_id}",
+            "query.get",
+            get_entity,
+            frozenset({"version"}) | AS_OF_PARAMS,
+        ),
         Route("GET", "/entities/{entity_id}/history", "query.history", history),
         Route("GET", "/log", "query.log", log, frozenset({"from_seq", "limit"})),
     ],

@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -282,22 +283,50 @@ def create(
     _run(lambda: _print_record(client.create(entity_type, body), output))
 
 
+def point_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--as-of-seq N`` / ``--as-of TIME``: read the registry as it stood then."""
+    command = click.option(
+        "--as-of",
+        "as_of",
+        type=click.DateTime(formats=_RFC3339_FORMATS),
+        help="As the registry stood at this instant (RFC 3339, with an offset or Z).",
+    )(command)
+    return click.option(
+        "--as-of-seq",
+        "as_of_seq",
+        type=click.IntRange(min=1),
+        help="As the registry stood once this seq of the log was appended.",
+    )(command)
+
+
+# click.DateTime parses with strptime: %z takes Z, +01:00 and +0100, and is required, so
+# a time without an offset (which names no instant) is a usage error.
+_RFC3339_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
 @main.command()
 @click.argument("entity_id")
 @click.option("--version", "version", type=click.IntRange(min=1), help="One version.")
+@point_options
 @connection_options
 @output_option
 def get(
     entity_id: str,
     version: int | None,
+    as_of_seq: int | None,
+    as_of: datetime | None,
     url: str | None,
     token: str | None,
     insecure: bool,
     output: str,
 ) -> None:
-    """Show an entity's current version (or --version N)."""
+    """Show an entity's current version (or --version N, or as of --as-of-seq/--as-of)."""
     client = _client(url, token, insecure)
-    _run(lambda: _print_record(client.get(entity_id, version), output))
+    _run(
+        lambda: _print_record(
+            client.get(entity_id, version, as_of_seq=as_of_seq, as_of=as_of), output
+        )
+    )
 
 
 @main.command()
@@ -316,23 +345,29 @@ def history(
 @click.option("--type", "entity_type", help="Only this entity type.")
 @click.option("--status", help="Only entities whose current status is this.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many (default: all).")
+@point_options
 @connection_options
 @output_option
 def list_command(
     entity_type: str | None,
     status: str | None,
     limit: int | None,
+    as_of_seq: int | None,
+    as_of: datetime | None,
     url: str | None,
     token: str | None,
     insecure: bool,
     output: str,
 ) -> None:
-    """List entities (current versions), following pages to the end or --limit."""
+    """List entities (current versions, or as of a point), following pages to the end."""
     client = _client(url, token, insecure)
 
     def body() -> None:
         found: list[VersionRecord] = []
-        for record in client.list(entity_type=entity_type, status=status):
+        listed = client.list(
+            entity_type=entity_type, status=status, as_of_seq=as_of_seq, as_of=as_of
+        )
+        for record in listed:
             found.append(record)
             if limit is not None and len(found) >= limit:
                 break

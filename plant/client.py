@@ -37,6 +37,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from plant.errors import EvidenceError, TransportError, from_problem
@@ -394,10 +395,21 @@ class Client:
 
     # --- query ---------------------------------------------------------------------------
 
-    def get(self, entity_id: str, version: int | None = None) -> VersionRecord:
-        """The current version, or version ``version``."""
+    def get(
+        self,
+        entity_id: str,
+        version: int | None = None,
+        *,
+        as_of_seq: int | None = None,
+        as_of: datetime | None = None,
+    ) -> VersionRecord:
+        """The current version, version ``version``, or the version current as of a point
+        of the log: once seq ``as_of_seq`` was appended, or at the instant ``as_of``."""
         answer = self.request(
-            "GET", "query", f"/entities/{_segment(entity_id)}", query={"version": version}
+            "GET",
+            "query",
+            f"/entities/{_segment(entity_id)}",
+            query={"version": version, **_point(as_of_seq, as_of)},
         )
         return VersionRecord.from_dict(answer)
 
@@ -413,12 +425,20 @@ class Client:
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        as_of_seq: int | None = None,
+        as_of: datetime | None = None,
     ) -> EntityPage:
         answer = self.request(
             "GET",
             "query",
             "/entities",
-            query={"entity_type": entity_type, "status": status, "limit": limit, "cursor": cursor},
+            query={
+                "entity_type": entity_type,
+                "status": status,
+                "limit": limit,
+                "cursor": cursor,
+                **_point(as_of_seq, as_of),
+            },
         )
         return EntityPage(
             [VersionRecord.from_dict(item) for item in answer["items"]], answer.get("next_cursor")
@@ -430,12 +450,20 @@ class Client:
         entity_type: str | None = None,
         status: str | None = None,
         page_size: int | None = None,
+        as_of_seq: int | None = None,
+        as_of: datetime | None = None,
     ) -> Iterator[VersionRecord]:
-        """Every matching entity's current version, following the cursor page by page."""
+        """Every matching entity's current version (or the version current as of a point),
+        following the cursor page by page."""
         cursor: str | None = None
         while True:
             page = self.list_page(
-                entity_type=entity_type, status=status, limit=page_size, cursor=cursor
+                entity_type=entity_type,
+                status=status,
+                limit=page_size,
+                cursor=cursor,
+                as_of_seq=as_of_seq,
+                as_of=as_of,
             )
             yield from page.items
             if page.next_cursor is None:
@@ -569,6 +597,13 @@ def _header(answer: Response, name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+def _point(as_of_seq: int | None, as_of: datetime | None) -> dict[str, object]:
+    """The query parameters naming a point of the log (the service refuses both)."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise ValueError("as_of needs a time zone: a naive datetime names no instant")
+    return {"as_of_seq": as_of_seq, "as_of": as_of.isoformat() if as_of else None}
 
 
 def _segment(value: str) -> str:

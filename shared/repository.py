@@ -59,6 +59,12 @@ _IS_CURRENT = (
     "NOT EXISTS (SELECT 1 FROM registry.entity_versions AS s "
     "WHERE s.tenant_id = v.tenant_id AND s.entity_id = v.entity_id AND s.supersedes = v.version)"
 )
+# Current once record :as_of_seq was appended: in the log by then, no successor by then.
+_WAS_CURRENT = (
+    "v.seq <= :as_of_seq AND NOT EXISTS (SELECT 1 FROM registry.entity_versions AS s "
+    "WHERE s.tenant_id = v.tenant_id AND s.entity_id = v.entity_id AND s.supersedes = v.version "
+    "AND s.seq <= :as_of_seq)"
+)
 
 _SET_TENANT = sa.text("SELECT set_config('app.tenant_id', :tenant, true)")
 # The tenant and the timeouts in one round trip; all transaction-local.
@@ -81,6 +87,17 @@ _GET_CURRENT = sa.text(
     f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
     "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
     "ORDER BY v.version DESC LIMIT 1"
+)
+# The version of an entity that was current once record :as_of_seq was appended.
+_GET_AS_OF = sa.text(
+    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
+    "AND v.seq <= :as_of_seq ORDER BY v.version DESC LIMIT 1"
+)
+# The first record of the log created after a moment: the end of the prefix "as of" it.
+_FIRST_CREATED_AFTER = sa.text(
+    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+    "WHERE v.tenant_id = :tenant AND v.created_at > :moment ORDER BY v.seq LIMIT 1"
 )
 _HISTORY = sa.text(
     f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
@@ -437,6 +454,16 @@ class TenantTransaction:
         row = self.conn.execute(_GET_CURRENT, self._params(entity_id=entity_id)).first()
         return _record(row) if row else None
 
+    def current_as_of(self, entity_id: str, as_of_seq: int) -> VersionRecord | None:
+        row = self.conn.execute(
+            _GET_AS_OF, self._params(entity_id=entity_id, as_of_seq=as_of_seq)
+        ).first()
+        return _record(row) if row else None
+
+    def first_created_after(self, moment: datetime) -> VersionRecord | None:
+        row = self.conn.execute(_FIRST_CREATED_AFTER, self._params(moment=moment)).first()
+        return _record(row) if row else None
+
     def history(self, entity_id: str) -> list[VersionRecord]:
         rows = self.conn.execute(_HISTORY, self._params(entity_id=entity_id))
         return [_record(row) for row in rows]
@@ -448,10 +475,12 @@ class TenantTransaction:
         status: str | None,
         after_entity_id: str | None,
         limit: int,
+        as_of_seq: int | None = None,
     ) -> list[VersionRecord]:
         # Entity ids are time-ordered (UUIDv7), so keyset order is creation order. Each
         # combination of filters is its own statement text, so each keeps its own plan.
-        conditions = ["v.tenant_id = :tenant", _IS_CURRENT]
+        current = _IS_CURRENT if as_of_seq is None else _WAS_CURRENT
+        conditions = ["v.tenant_id = :tenant", current]
         if entity_type is not None:
             conditions.append("v.entity_type = :entity_type")
         if status is not None:
@@ -463,7 +492,11 @@ class TenantTransaction:
             f"WHERE {' AND '.join(conditions)} ORDER BY v.entity_id LIMIT :limit"
         )
         params = self._params(
-            entity_type=entity_type, status=status, after=after_entity_id, limit=limit
+            entity_type=entity_type,
+            status=status,
+            after=after_entity_id,
+            limit=limit,
+            as_of_seq=as_of_seq,
         )
         return [_record(row) for row in self.conn.execute(statement, params)]
 

@@ -23,10 +23,12 @@ from sqlalchemy.engine import Engine
 
 from shared.audit import AuditReport, LogAudit
 from shared.checkpointer import Checkpointer
+from shared.core.asof import AsOf
 from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
 from shared.core.errors import (
+    NotFoundError,
     RegistryError,
     StorageError,
 )
@@ -48,7 +50,7 @@ from shared.ledger import Ledger, WriteResult, new_entity_id, utc_now
 from shared.limits import Limits
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
 from shared.registry_api import EntityPage, LogPage
-from shared.repository import Repository
+from shared.repository import Repository, TenantTransaction
 from shared.schema import SCHEMA_REVISION
 from shared.settings import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -232,14 +234,65 @@ class Registry:
 
     def get(self, principal: Principal, query: GetEntity) -> VersionRecord:
         principal.require(query.scope)
+        as_of_seq: int | None = None
         with self.repository.tenant_transaction(principal.tenant_id) as tx:
-            if query.version is None:
-                record = tx.current(query.entity_id)
-            else:
+            if query.as_of is not None:
+                as_of_seq = self._as_of_seq(tx, query.as_of)
+            if query.version is not None:
                 record = tx.version(query.entity_id, query.version)
+            elif as_of_seq is not None:
+                record = tx.current_as_of(query.entity_id, as_of_seq) if as_of_seq else None
+            else:
+                record = tx.current(query.entity_id)
         if record is None:
             raise query.not_found()
-        return self.guard.record(record, use="a read")
+        verified = self.guard.record(record, use="a read")
+        # One version as of a point: only if it had been written by then.
+        if as_of_seq is not None and verified.seq > as_of_seq:
+            raise query.not_found()
+        return verified
+
+    def _as_of_seq(self, tx: TenantTransaction, as_of: AsOf) -> int:
+        """The seq ``as_of`` names in this tenant's log (0: before the first record).
+
+        A seq beyond the log's head is a point the log has not reached: 404. A moment
+        ends the prefix at the first record created after it; that record and the one
+        before are verified, so the bound rests on signed created_at values, not on a
+        column a DBA can edit. Given both, the earlier point.
+        """
+        head = tx.head().seq
+        if as_of.seq is not None and as_of.seq > head:
+            raise NotFoundError(
+                f"as_of_seq {as_of.seq} is beyond the log, which has {head} records"
+            )
+        if as_of.moment is None:
+            assert as_of.seq is not None
+            return as_of.seq
+        by_moment = self._seq_at_moment(tx, as_of.moment, head)
+        return by_moment if as_of.seq is None else min(as_of.seq, by_moment)
+
+    def _seq_at_moment(self, tx: TenantTransaction, moment: datetime, head: int) -> int:
+        stored = tx.first_created_after(moment)
+        if stored is None:
+            boundary = head
+        else:
+            boundary = self.guard.record(stored, use="a point-in-time bound").seq - 1
+        if boundary >= 1:
+            rows = tx.log_range(boundary, 1)
+            last = rows[0] if rows else None
+            if last is None or last.seq != boundary:
+                raise self.guard.violation(
+                    f"seq {boundary} is missing from the log", check="seq", seq=boundary
+                )
+            verified = self.guard.record(last, use="a point-in-time bound")
+            if verified.created_at > moment:
+                raise self.guard.violation(
+                    f"record seq {boundary} was created after {moment.isoformat()} but no "
+                    "record before the bound says so",
+                    check="created_at",
+                    seq=boundary,
+                )
+        return boundary
 
     def history(self, principal: Principal, query: EntityHistory) -> list[VersionRecord]:
         principal.require(query.scope)
@@ -252,12 +305,14 @@ class Registry:
     def list_entities(self, principal: Principal, query: ListEntities) -> EntityPage:
         principal.require(query.scope)
         with self.repository.tenant_transaction(principal.tenant_id) as tx:
+            as_of_seq = self._as_of_seq(tx, query.as_of) if query.as_of is not None else None
             # One extra row tells whether another page exists without a count query.
             rows = tx.list_current(
                 entity_type=query.entity_type,
                 status=query.status,
                 after_entity_id=query.after,
                 limit=query.limit + 1,
+                as_of_seq=as_of_seq,
             )
         # Served rows are verified, so they also match the filters they were selected by
         # (their status and entity_type columns equal their signed content).

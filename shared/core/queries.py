@@ -36,6 +36,7 @@ import dataclasses
 from typing import ClassVar
 
 from shared.core import entities
+from shared.core.asof import AsOf
 from shared.core.canonical import canonicalize, parse_json
 from shared.core.errors import CanonicalizationError, InputError, NotFoundError
 from shared.core.hashing import digests_equal, sha256
@@ -44,6 +45,15 @@ from shared.core.principal import SCOPE_READ
 # A record's version is a PostgreSQL integer and its seq a bigint (shared/schema.py).
 MAX_VERSION = 2**31 - 1
 MAX_SEQ = 2**63 - 1
+
+# Every status some entity type can be in: what the status filter may name.
+STATUSES = (
+    entities.PENDING_CERTIFICATION,
+    entities.CERTIFIED,
+    entities.DEPRECATED,
+    entities.ACTIVE,
+    entities.RETIRED,
+)
 
 _CURSOR_DOMAIN = b"plant-registry/cursor/v1\x00"
 _CURSOR_CHECK_BYTES = 8
@@ -64,14 +74,19 @@ LOG_PAGE = PageSize(1, 1000, 100)
 
 @dataclasses.dataclass(frozen=True)
 class GetEntity:
-    """One entity: its current version, or ``version``."""
+    """One entity: its current version, or ``version``; with ``as_of``, as it stood
+    then (``version`` too only if it had been written by then)."""
 
     scope: ClassVar[str] = SCOPE_READ
     entity_id: str
     version: int | None = None
+    as_of: AsOf | None = None
 
     def not_found(self) -> NotFoundError:
-        return _not_found(self.entity_id, self.version)
+        error = _not_found(self.entity_id, self.version)
+        if self.as_of is None:
+            return error
+        return NotFoundError(f"{error.detail} as of {self.as_of.describe()}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,13 +102,15 @@ class EntityHistory:
 
 @dataclasses.dataclass(frozen=True)
 class ListEntities:
-    """Current versions, filtered, in entity id order after ``after`` (keyset pages)."""
+    """Current versions (or those current ``as_of`` a point), filtered, in entity id
+    order after ``after`` (keyset pages)."""
 
     scope: ClassVar[str] = SCOPE_READ
     entity_type: str | None
     status: str | None
     limit: int
     after: str | None = None
+    as_of: AsOf | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,13 +134,17 @@ def in_range(name: str, value: int, low: int, high: int) -> int:
     return value
 
 
-def get_entity(entity_id: str, version: int | None = None) -> GetEntity:
+def get_entity(
+    entity_id: str, version: int | None = None, *, as_of: AsOf | None = None
+) -> GetEntity:
     """An id of any other form names no entity (404); a version beyond any is a 400."""
     if version is not None:
         in_range("version", version, 1, MAX_VERSION)
+    if as_of is not None and as_of.seq is not None:
+        in_range("as_of_seq", as_of.seq, 1, MAX_SEQ)
     if not entities.is_entity_id(entity_id):
         raise _not_found(entity_id, version)
-    return GetEntity(entity_id, version)
+    return GetEntity(entity_id, version, as_of)
 
 
 def entity_history(entity_id: str) -> EntityHistory:
@@ -138,13 +159,20 @@ def list_entities(
     status: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    as_of: AsOf | None = None,
 ) -> ListEntities:
-    """A page of current versions; ``cursor`` must come from the same filters."""
+    """A page of current versions; ``cursor`` must come from the same filters and point."""
     if entity_type is not None:
         entities.entity_type(entity_type, path="query.entity_type", error=InputError)
+    if status is not None and status not in STATUSES:
+        # Refused like an unknown entity_type: a misspelt filter must not look like
+        # "nothing matches".
+        raise InputError(f"status must be one of {', '.join(STATUSES)}", path="query.status")
     size = ENTITY_PAGE.default if limit is None else limit
     in_range("limit", size, ENTITY_PAGE.low, ENTITY_PAGE.high)
-    query = ListEntities(entity_type, status, size)
+    if as_of is not None and as_of.seq is not None:
+        in_range("as_of_seq", as_of.seq, 1, MAX_SEQ)
+    query = ListEntities(entity_type, status, size, as_of=as_of)
     if cursor is None:
         return query
     return dataclasses.replace(query, after=_decode_cursor(cursor, query))
@@ -164,10 +192,20 @@ def read_log(*, from_seq: int | None = None, limit: int | None = None) -> ReadLo
 
 def cursor_after(entity_id: str, query: ListEntities) -> str:
     """The cursor that continues ``query`` after ``entity_id``."""
-    fields = {"after": entity_id, "entity_type": query.entity_type, "status": query.status}
-    payload = canonicalize(fields)
+    payload = canonicalize(_cursor_fields(entity_id, query))
     check = sha256(_CURSOR_DOMAIN + payload)[:_CURSOR_CHECK_BYTES]
     return base64.urlsafe_b64encode(check + payload).rstrip(b"=").decode("ascii")
+
+
+def _cursor_fields(entity_id: str, query: ListEntities) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "after": entity_id,
+        "entity_type": query.entity_type,
+        "status": query.status,
+    }
+    if query.as_of is not None:
+        fields.update(query.as_of.cursor_fields())
+    return fields
 
 
 def _decode_cursor(cursor: str, query: ListEntities) -> str:
@@ -182,7 +220,7 @@ def _decode_cursor(cursor: str, query: ListEntities) -> str:
         raise InputError("cursor is not one this service issued", path="cursor") from exc
     if not isinstance(fields, dict) or not entities.is_entity_id(fields.get("after")):
         raise InputError("cursor is not one this service issued", path="cursor")
-    if fields.get("entity_type") != query.entity_type or fields.get("status") != query.status:
+    if fields != _cursor_fields(fields["after"], query):
         raise InputError("cursor belongs to a query with other filters", path="cursor")
     after: str = fields["after"]
     return after

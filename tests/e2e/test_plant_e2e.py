@@ -235,3 +235,38 @@ def test_an_interrupted_export_is_incomplete_then_resumes(
     resumed = export_log(Client(function_urls=function_servers, token=token), export, page_size=10)
     assert (resumed.records, resumed.new_records, resumed.complete) == (25, 5, True)
     assert audit_source(ExportSource(export)).records == 25
+
+
+def test_point_in_time_reads_with_the_client_and_the_cli(
+    cli_env: None, function_servers: dict[str, str], keys: Keys, tenant: str
+) -> None:
+    client = Client(function_urls=function_servers, token=keys.token(tenant))
+    skill = client.create("Skill", SKILL)
+    certified = client.supersede(
+        skill.entity_id, expected_version=1, status="certified", reason="reviewed"
+    )
+    assert client.get(skill.entity_id, as_of_seq=1) == skill
+    assert client.get(skill.entity_id, as_of=skill.created_at) == skill
+    assert client.get(skill.entity_id, as_of_seq=2) == certified
+    then = list(client.list(status="pending_certification", as_of_seq=1, page_size=1))
+    assert [r.entity_id for r in then] == [skill.entity_id]
+    assert list(client.list(status="pending_certification")) == []
+    with pytest.raises(NotFoundError):
+        client.get(skill.entity_id, as_of_seq=3)
+
+    got = _plant("get", skill.entity_id, "--as-of-seq", "1", "--output", "json")
+    assert got.exit_code == 0, got.stderr
+    assert json.loads(got.stdout)["version"] == 1
+    moment = skill.created_at.isoformat()
+    at = _plant("get", skill.entity_id, "--as-of", moment, "--output", "json")
+    assert at.exit_code == 0, at.stderr
+    assert json.loads(at.stdout)["version"] == 1
+    listed = _plant(
+        "list", "--status", "pending_certification", "--as-of-seq", "1", "--output", "id"
+    )
+    assert listed.stdout.split() == [skill.entity_id]
+    # Both points: the earlier one.
+    both = _plant("get", skill.entity_id, "--as-of-seq", "2", "--as-of", moment, "--output", "json")
+    assert both.exit_code == 0 and json.loads(both.stdout)["version"] == 1
+    naive = _plant("get", skill.entity_id, "--as-of", "2026-12-01T09:30:00")
+    assert naive.exit_code == 2 and "--as-of" in naive.stderr

@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from shared.core import entities
+from shared.core.asof import AsOf
 from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import (
@@ -50,6 +51,12 @@ from shared.tilelog import LogResource
 
 ZERO = bytes(32)
 _SIGNER = LocalSigner.from_private_key(ed25519.Ed25519PrivateKey.generate())
+
+
+def _in_point(record: VersionRecord, as_of: AsOf) -> bool:
+    if as_of.seq is not None and record.seq > as_of.seq:
+        return False
+    return as_of.moment is None or record.created_at <= as_of.moment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,6 +201,10 @@ class FakeRegistry:
         self.calls.append("get")
         principal.require(query.scope)
         versions = self._versions(principal, query.entity_id)
+        if query.as_of is not None:
+            versions = [v for v in versions if _in_point(v, query.as_of)]
+            if not versions:
+                raise query.not_found()
         if query.version is None:
             return versions[-1]
         if query.version > len(versions):
@@ -208,6 +219,8 @@ class FakeRegistry:
     def list_entities(self, principal: Principal, query: ListEntities) -> EntityPage:
         self.calls.append("list_entities")
         principal.require(query.scope)
+        if query.as_of is not None:
+            raise NotImplementedError("point-in-time lists run against the real registry")
         latest: dict[str, VersionRecord] = {}
         for record in self._log.get(principal.tenant_id, []):
             latest[record.entity_id] = record
