@@ -5,8 +5,10 @@ own audit runs: contiguous seqs, content, leaf hash, chain link and key of every
 and each signed checkpoint's signature, Merkle root and chain head as the log reaches its
 size. In the ``roots`` mode (the default) per-record signatures are checked beyond the
 last checkpoint only, the signed roots prove the rest; the ``signatures`` mode checks
-every one, in worker processes (docs/performance.md). Memory stays bounded: one chunk
-of records and O(log n) state.
+every one, in worker processes (docs/performance.md). An export's tlog-tiles hash tiles
+are rebuilt from the records' leaf hashes as they stream past and must match byte for
+byte (a full tile as it completes, the partial ones at the size they were fetched at).
+Memory stays bounded: one chunk of records and O(log n) state.
 
 When the log ends before a signed checkpoint's size, who is at fault decides the verdict:
 
@@ -36,8 +38,10 @@ from plant.export import ExportDirectory
 from shared.core.audit import AuditMode, LogAuditor, LogEntry
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import RegistryError, VerificationError
+from shared.core.hashing import HASH_SIZE
 from shared.core.reports import parse_keys
 from shared.core.signing import PublicKey
+from shared.core.tiles import TILE_HEIGHT, Tile, TileAccumulator, parse_tile_path
 from shared.signature_workers import SignatureWorkers, worker_count
 
 Progress = Callable[[int, int], None]  # (records checked, records expected)
@@ -69,6 +73,14 @@ class Source(Protocol):
     def resume_hint(self) -> str: ...
 
 
+class TiledSource(Protocol):
+    """A source that also holds the log's tiles, fetched at ``tile_size`` records."""
+
+    tile_size: int
+
+    def tiles(self) -> Iterator[tuple[str, bytes]]: ...
+
+
 class ExportSource:
     """A directory written by ``plant export``."""
 
@@ -76,6 +88,10 @@ class ExportSource:
         self.name = str(directory)
         self._export = ExportDirectory(directory)
         self._manifest = self._export.manifest()
+        self.tile_size = self._manifest.tile_size
+
+    def tiles(self) -> Iterator[tuple[str, bytes]]:
+        return self._export.tiles()
 
     def keys(self) -> Mapping[str, PublicKey]:
         return self._export.keys()
@@ -169,6 +185,7 @@ class AuditResult:
     seconds: float
     mode: AuditMode = AuditMode.ROOTS
     signatures_checked: int = 0
+    tiles: int = 0
 
     @property
     def records_per_second(self) -> float:
@@ -199,6 +216,7 @@ def audit_source(
         ) from exc
     largest = max((c.tree_size for c in checkpoints), default=0)
     auditor = LogAuditor(keys, checkpoints, mode=mode)
+    tiles = _TileCheck.of(source)
     pool: SignatureWorkers | None = None
     done = 0
     if progress:
@@ -214,6 +232,8 @@ def audit_source(
                 for entry in chunk:
                     auditor.add_entry(entry)
                     done += 1
+                    if tiles:
+                        tiles.add(entry)
                     if progress and done % progress_every == 0:
                         progress(done, max(largest, done))
                 if pool is not None and pool.failure is not None:
@@ -227,6 +247,8 @@ def audit_source(
                     if exc.check != "truncation":
                         raise
                     _explain_short_log(source, done, largest, exc)
+                if tiles:
+                    tiles.finish(done)
         except VerificationError as exc:
             earlier = _earlier_failure(exc, pool)
             if earlier is None:
@@ -240,8 +262,9 @@ def audit_source(
         if pool is not None:
             pool.close()
     signatures = auditor.signatures_checked + (pool.checked if pool else 0)
+    checked = tiles.checked if tiles else 0
     return AuditResult(
-        done, auditor.checkpoints_checked, largest, clock() - started, mode, signatures
+        done, auditor.checkpoints_checked, largest, clock() - started, mode, signatures, checked
     )
 
 
@@ -297,3 +320,63 @@ def _explain_short_log(source: Source, done: int, largest: int, exc: Verificatio
             f"records were removed; {source.resume_hint()}"
         )
     raise IncompleteExportError(detail, records=done, checkpoint_size=largest) from exc
+
+
+class _TileCheck:
+    """The exported tiles against the tiles the records' leaf hashes make."""
+
+    def __init__(self, exported: dict[tuple[int, int, int], bytes], tile_size: int) -> None:
+        self._exported = exported  # (level, index, width) -> bytes
+        self._tile_size = tile_size
+        self._accumulator = TileAccumulator()
+        self.checked = 0
+
+    @classmethod
+    def of(cls, source: Source) -> _TileCheck | None:
+        if not hasattr(source, "tiles"):
+            return None
+        tiled: TiledSource = source  # type: ignore[assignment]
+        exported: dict[tuple[int, int, int], bytes] = {}
+        for path, data in tiled.tiles():
+            try:
+                tile, entries = parse_tile_path(path)
+            except RegistryError as exc:
+                raise EvidenceError(f"tiles/{path} is not a tile path", check="format") from exc
+            if not entries:
+                exported[(tile.level, tile.index, tile.width)] = data
+        return cls(exported, tiled.tile_size)
+
+    def add(self, record: LogEntry) -> None:
+        for full in self._accumulator.append(record.leaf_hash):
+            tile = full.tile
+            self._compare(tile.level, tile.index, tile.width, full.data, record.seq)
+        if record.seq == self._tile_size:
+            level = 0
+            while record.seq >> (TILE_HEIGHT * level):
+                data = self._accumulator.partial_tile(level)
+                if data:
+                    index = self._accumulator.full_tiles(level)
+                    self._compare(level, index, len(data) // HASH_SIZE, data, record.seq)
+                level += 1
+
+    def _compare(self, level: int, index: int, width: int, data: bytes, seq: int) -> None:
+        exported = self._exported.pop((level, index, width), None)
+        if exported is None:
+            return
+        self.checked += 1
+        if exported != data:
+            raise VerificationError(
+                f"tiles/{Tile(level, index, width).path()} (as served at seq {seq}) differs from "
+                "the tile the records' leaf hashes make",
+                check="tiles",
+                seq=seq,
+            )
+
+    def finish(self, records: int) -> None:
+        if self._exported:
+            level, index, width = min(self._exported)
+            raise VerificationError(
+                f"{len(self._exported)} exported tile(s), first level {level} index {index} "
+                f"width {width}, lie beyond the {records} records: the export is inconsistent",
+                check="tiles",
+            )

@@ -514,7 +514,8 @@ def export(
         click.echo(
             f"OK: {summary.records} records in {directory} ({summary.new_records} new in "
             f"{summary.seconds:.1f} s, {summary.records_per_second:,.0f} records/s), "
-            f"{summary.checkpoints} checkpoint(s); audit it with: plant audit {directory}"
+            f"{summary.checkpoints} checkpoint(s), {summary.tiles} tile(s) fetched; "
+            f"audit it with: plant audit {directory}"
         )
 
     _run(body)
@@ -599,8 +600,9 @@ def _summary(result: AuditResult) -> str:
         if result.checkpoints
         else ", no signed checkpoint covered"
     )
+    tiles = f", {result.tiles} tile(s) matching the records" if result.tiles else ""
     return (
-        f"{result.records} records verified in order{covered}; {result.mode} mode, "
+        f"{result.records} records verified in order{covered}{tiles}; {result.mode} mode, "
         f"{result.signatures_checked} record signature(s) checked "
         f"({result.seconds:.1f} s, {result.records_per_second:,.0f} records/s)"
     )

@@ -7,6 +7,8 @@ network failure) resumes where it stopped when run again::
     DIR/keys.json               GET /verify/keys
     DIR/checkpoints/<N>.json    every signed checkpoint seen, by tree size
     DIR/log.jsonl               the log's records in seq order, one JSON object a line
+    DIR/tiles/tile/<L>/<N>[.p/<W>]  the log's C2SP tlog-tiles hash tiles as the service
+                                serves them, at the size of the records exported
 
 Example::
 
@@ -33,12 +35,14 @@ from plant.client import Client
 from shared.core.checkpoints import Checkpoint
 from shared.core.reports import parse_keys
 from shared.core.signing import PublicKey
+from shared.core.tiles import parse_tile_path, tiles_for_size
 
 EXPORT_FORMAT = "plant-export/v1"
 MANIFEST = "manifest.json"
 KEYS = "keys.json"
 LOG = "log.jsonl"
 CHECKPOINTS = "checkpoints"
+TILES = "tiles"
 
 Progress = Callable[[int, int], None]  # (records done, records expected)
 
@@ -54,6 +58,9 @@ class Manifest:
     records: int = 0
     log_bytes: int = 0
     complete: bool = False
+    # The tree size the tiles in DIR/tiles were fetched at (0: none yet). Full tiles
+    # never change; partial ones are those of exactly this size.
+    tile_size: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": EXPORT_FORMAT, **dataclasses.asdict(self)}
@@ -68,6 +75,7 @@ class Manifest:
             records=int(document["records"]),
             log_bytes=int(document["log_bytes"]),
             complete=bool(document["complete"]),
+            tile_size=int(document.get("tile_size", 0)),
         )
 
 
@@ -78,6 +86,7 @@ class ExportSummary:
     checkpoints: int
     complete: bool
     seconds: float
+    tiles: int = 0
 
     @property
     def records_per_second(self) -> float:
@@ -136,6 +145,40 @@ class ExportDirectory:
         folder = self.directory / CHECKPOINTS
         folder.mkdir(exist_ok=True)
         _write_atomically(folder / f"{checkpoint.tree_size}.json", _json_text(checkpoint.to_dict()))
+
+    def tiles(self) -> Iterator[tuple[str, bytes]]:
+        """Every exported tile as (tlog-tiles path, bytes), in no particular order."""
+        folder = self.directory / TILES
+        if not folder.exists():
+            return
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                yield path.relative_to(folder).as_posix(), path.read_bytes()
+
+    def write_tiles(self, client: Client, tree_size: int) -> int:
+        """Fetch the tiles of a tree of ``tree_size``; full ones already here are kept
+        (they never change), partial ones of another size are replaced. Returns how many
+        were fetched."""
+        folder = self.directory / TILES
+        wanted = tiles_for_size(tree_size)
+        keep = {tile.path() for tile in wanted}
+        for existing, _ in list(self.tiles()):
+            tile, _entries = parse_tile_path(existing)
+            if not tile.is_full and existing not in keep:
+                (folder / existing).unlink()
+        fetched = 0
+        for tile in wanted:
+            target = folder / tile.path()
+            if tile.is_full and target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = client.log_tile(tile.path())
+            handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(tmp, target)
+            fetched += 1
+        return fetched
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The exported records in order, up to what the manifest vouches for."""
@@ -206,6 +249,11 @@ def export_log(
     latest = client.checkpoint()
     if latest.tree_size != checkpoint.tree_size:
         export.write_checkpoint(latest)
+    # The tiles of exactly the records exported, so an audit can rebuild and compare all.
+    # While partial tiles are replaced the manifest vouches for none of them.
+    export.write_manifest(dataclasses.replace(manifest, tile_size=0))
+    tiles = export.write_tiles(client, manifest.records)
+    manifest = dataclasses.replace(manifest, tile_size=manifest.records)
     export.write_manifest(manifest)
     return ExportSummary(
         records=manifest.records,
@@ -213,4 +261,5 @@ def export_log(
         checkpoints=len(export.checkpoints()),
         complete=manifest.complete,
         seconds=time.perf_counter() - started,
+        tiles=tiles,
     )

@@ -16,6 +16,9 @@ re-verifies every record in order; with ``--checkpoint`` (a ``GET /verify/checkp
 response) it also recomputes the Merkle root and chain head at that tree size.
 ``--mode roots`` (the default) checks per-record signatures beyond the checkpoint only,
 ``--mode signatures`` every one (docs/performance.md).
+Saved pages that end before the checkpoint's size are judged by the last page: if it
+names a ``next_from_seq``, the export is incomplete (exit 3), not a log with records
+removed.
 ``consistency`` takes a checkpoint saved earlier, a newer one (each a
 ``GET /verify/checkpoint`` response) and the proof between them (a
 ``GET /verify/consistency?first=&second=`` response, or just its ``proof``): both
@@ -25,7 +28,7 @@ answer; the roots are the two signed checkpoints' own. A smaller new tree is a
 ``rollback``, a different root at the same size or a proof that does not lead there a
 ``fork``.
 ``--keys`` is a ``GET /verify/keys`` response or a PEM bundle of public keys. The exit
-status is 0 when everything holds and 1 with the first failure otherwise.
+status is 0 when everything holds, 1 with the first failure, 3 for an incomplete export.
 """
 
 from __future__ import annotations
@@ -51,16 +54,33 @@ def load_keys(path: Path) -> dict[str, PublicKey]:
     return parse_keys(path.read_bytes())
 
 
+EXIT_INCOMPLETE = 3
+
+
+class IncompleteLogError(Exception):
+    """The saved pages end with one that says more records follow: not a tampering
+    verdict, the export stopped early."""
+
+
+def _pages(document: Any) -> list[Any]:
+    is_pages = isinstance(document, list) and document and isinstance(document[0], dict)
+    return document if is_pages and "items" in document[0] else [document]
+
+
 def _records(document: Any) -> list[Mapping[str, Any]]:
-    pages = (
-        document
-        if isinstance(document, list) and document and "items" in document[0]
-        else [document]
-    )
     items: list[Mapping[str, Any]] = []
-    for page in pages:
+    for page in _pages(document):
         items.extend(page["items"] if isinstance(page, dict) else page)
     return items
+
+
+def _more_follow(document: Any) -> int | None:
+    """The seq the saved pages say comes next, or None when they say nothing more does
+    (or, a bare list of records, say nothing at all)."""
+    last = _pages(document)[-1]
+    if isinstance(last, dict) and isinstance(last.get("next_from_seq"), int):
+        return int(last["next_from_seq"])
+    return None
 
 
 def check_log(
@@ -157,12 +177,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.checkpoint
                 else None
             )
-            summary = check_log(
-                _records(json.loads(args.records.read_text())),
-                keys,
-                checkpoint,
-                AuditMode(args.mode),
-            )
+            document = json.loads(args.records.read_text())
+            try:
+                summary = check_log(_records(document), keys, checkpoint, AuditMode(args.mode))
+            except VerificationError as failure:
+                following = _more_follow(document)
+                if failure.check != "truncation" or following is None:
+                    raise
+                raise IncompleteLogError(
+                    f"{args.records} is incomplete: its last page says more records follow "
+                    f"from seq {following}; fetch every page (GET /query/log?from_seq="
+                    f"{following}, until next_from_seq is null) or use `plant export`, "
+                    "then audit again"
+                ) from failure
+            following = _more_follow(document)
+            if following is not None:
+                summary += (
+                    f" (the last page says more follow from seq {following}: "
+                    "what was saved holds, but it is not the whole log)"
+                )
+    except IncompleteLogError as incomplete:
+        print(f"INCOMPLETE: {incomplete}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except VerificationError as failure:
         where = f" at seq {failure.seq}" if failure.seq is not None else ""
         print(f"INVALID{where}: {failure.check}: {failure.detail}", file=sys.stderr)

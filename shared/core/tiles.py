@@ -234,6 +234,11 @@ class TileAccumulator:
     def full_tiles(self, level: int) -> int:
         return self._full[level] if level < len(self._full) else 0
 
+    def partial_tile(self, level: int) -> bytes:
+        """The hashes of ``level``'s partial tile so far (empty when none): the partial
+        tile of the tree's current size, byte for byte as tlog-tiles serves it."""
+        return b"".join(self._partial[level]) if level < len(self._partial) else b""
+
 
 def split_hashes(data: bytes, width: int) -> list[bytes]:
     """A tile's bytes as its ``width`` hashes; VerificationError if the length is wrong."""

@@ -19,6 +19,7 @@ from shared.core.checkpoints import Checkpoint, sign_checkpoint
 from shared.core.hashing import GENESIS_CHAIN_HASH
 from shared.core.records import RecordContent, VersionRecord, seal_record
 from shared.core.signing import LocalSigner
+from shared.core.tiles import log_resources
 
 START = datetime(2026, 11, 24, 22, 0, 0, tzinfo=UTC)
 
@@ -79,8 +80,10 @@ def write_export(
     records: int | None = None,
     checkpoint_sizes: tuple[int, ...] | None = None,
     complete: bool = True,
+    tile_size: int | None = None,
 ) -> Path:
-    """An export directory holding the first ``records`` records and those checkpoints."""
+    """An export directory holding the first ``records`` records and those checkpoints,
+    and with ``tile_size`` the log's hash tiles at that size, as ``plant export`` saves."""
     count = len(log.records) if records is None else records
     sizes = checkpoint_sizes if checkpoint_sizes is not None else (len(log.records),)
     directory.mkdir(parents=True, exist_ok=True)
@@ -102,6 +105,14 @@ def write_export(
         "records": count,
         "log_bytes": len(lines),
         "complete": complete,
+        "tile_size": tile_size or 0,
     }
+    if tile_size:
+        entries = [record.canonical for record in log.records[:tile_size]]
+        for path, data in log_resources(entries):
+            if not path.startswith("tile/entries/"):
+                target = directory / "tiles" / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
     (directory / "manifest.json").write_text(json.dumps(manifest))
     return directory

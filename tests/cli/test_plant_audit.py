@@ -173,3 +173,60 @@ def test_the_signatures_mode_uses_worker_processes_for_a_long_log(
     with pytest.raises(EvidenceError) as caught:
         audit_source(ExportSource(export), mode=AuditMode.SIGNATURES, workers=2)
     assert (caught.value.seq, caught.value.check) == (10, "signature")
+
+
+# 600 records: two full level-0 tiles, a partial one of 88 and a level-1 tile of 2.
+TILED = 600
+
+
+def test_exported_tiles_are_rebuilt_from_the_records_and_match(
+    tmp_path: Path, signer: LocalSigner
+) -> None:
+    export = write_export(tmp_path / "x", signed_log(TILED, signer), tile_size=TILED)
+    assert sorted(p.name for p in (export / "tiles").rglob("*") if p.is_file()) == [
+        "000",
+        "001",
+        "2",
+        "88",
+    ]
+    result = audit_source(ExportSource(export))
+    assert (result.records, result.tiles) == (TILED, 4)
+    code, out, _ = _audit(str(export))
+    assert code == 0 and "4 tile(s) matching the records" in out
+
+
+def test_partial_tiles_are_checked_at_the_size_they_were_fetched_at(
+    tmp_path: Path, signer: LocalSigner
+) -> None:
+    # An export resumed after its tiles were fetched at 300 records: the partial tile of
+    # 44 hashes (and the level-1 tile of 1) are those of seq 300, not of the end.
+    export = write_export(tmp_path / "x", signed_log(TILED, signer), tile_size=300)
+    assert audit_source(ExportSource(export)).tiles == 3
+
+
+@pytest.mark.parametrize("tile", ["tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"])
+def test_a_tile_that_differs_from_the_records_is_named(
+    tmp_path: Path, signer: LocalSigner, tile: str
+) -> None:
+    export = write_export(tmp_path / "x", signed_log(TILED, signer), tile_size=TILED)
+    path = export / "tiles" / tile
+    data = bytearray(path.read_bytes())
+    data[40] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(EvidenceError) as caught:
+        audit_source(ExportSource(export))
+    assert caught.value.check == "tiles"
+    assert tile in str(caught.value)
+    code, _, err = _audit(str(export))
+    assert code == 1 and "tiles" in err
+
+
+def test_tiles_beyond_the_records_make_the_export_inconsistent(
+    tmp_path: Path, signer: LocalSigner
+) -> None:
+    export = write_export(tmp_path / "x", signed_log(TILED, signer), tile_size=TILED)
+    (export / "tiles" / "tile" / "0" / "003").write_bytes(bytes(8192))
+    with pytest.raises(EvidenceError) as caught:
+        audit_source(ExportSource(export))
+    assert caught.value.check == "tiles"
+    assert "beyond the 600 records" in str(caught.value)

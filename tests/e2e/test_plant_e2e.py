@@ -137,6 +137,9 @@ def test_cli_records_verify_export_and_audit(
     audited = _plant("audit", str(export))
     assert audited.exit_code == 0, audited.stderr
     assert audited.stdout.startswith("OK: 2 records verified in order, matching")
+    # The service's tile of those two records, fetched by the export, matches them.
+    assert (export / "tiles" / "tile" / "0" / "000.p" / "2").stat().st_size == 64
+    assert "1 tile(s) matching the records" in audited.stdout
     # Run again: nothing new to fetch, and the export is still whole.
     again = _plant("export", str(export))
     assert again.exit_code == 0 and "(0 new in " in again.stdout

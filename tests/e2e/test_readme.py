@@ -87,6 +87,9 @@ def test_the_readme_walk_through_and_audit_run_literally(tmp_path: Path) -> None
     assert "201 " * 10 in out
     assert "OK: 10000 records in scale-export (10000 new in " in out
     assert "OK: 10000 records verified in order" in out
+    # 39 full level-0 tiles, a partial one of 16 and the level-1 tile of 39: every one
+    # the service served matches the tile its records make.
+    assert "41 tile(s) matching the records" in out
     # The progress bars went to stderr, with their rate.
     assert "records/s" in run.stderr
     # The auditor worked in their own directory, and the trust store is theirs.

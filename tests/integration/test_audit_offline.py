@@ -246,3 +246,29 @@ def test_the_offline_consistency_check_names_each_failure(
     args = ["consistency", str(old), str(new), "--proof", str(proof), "--keys", str(keys)]
     assert main(args) == 1
     assert f"INVALID: {check}:" in capsys.readouterr().err
+
+
+def test_a_saved_first_page_is_incomplete_not_removed(
+    registry: Registry,
+    admin: Principal,
+    keys_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for _ in range(5):
+        create(registry, admin, "Skill", skill_data())
+    checkpoint = _save(tmp_path, "cp.json", registry.sign_checkpoint(admin).to_dict())
+    first = registry.log(admin, read_log(from_seq=1, limit=2))
+    page = {"items": [r.to_dict() for r in first.items], "next_from_seq": first.next_from_seq}
+    log = _save(tmp_path, "log.json", page)
+    args = ["log", str(log), "--keys", str(keys_file), "--checkpoint", str(checkpoint)]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("INCOMPLETE:") and "from seq 3" in err
+    # The same page without a checkpoint holds, and says it is not the whole log.
+    assert main(args[:4]) == 0
+    assert "more follow from seq 3" in capsys.readouterr().out
+    # A last page that says the log ends there, yet short of the checkpoint: removal.
+    _save(tmp_path, "log.json", {**page, "next_from_seq": None})
+    assert main(args) == 1
+    assert "truncation:" in capsys.readouterr().err
