@@ -25,9 +25,10 @@ from shared.core.commands import shown_name
 from shared.core.errors import InputError
 
 _READ_CHUNK = 64 * 1024
-# Decimal digits only: no sign, no spaces, no underscores, no exponent; ten digits is
-# beyond every limit we accept, and keeps int() away from huge inputs.
-_UNSIGNED = re.compile(r"[0-9]{1,10}\Z")
+# Decimal digits only: no sign, no spaces, no underscores, no exponent. Nineteen digits
+# reach the largest seq a BIGINT holds (2**63 - 1, as the spec admits) and keep int()
+# away from huge inputs; each query's own bound then applies.
+_UNSIGNED = re.compile(r"[0-9]{1,19}\Z")
 _MAX_TEXT_PARAM = 1024
 
 

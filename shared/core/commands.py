@@ -230,6 +230,9 @@ def parse_supersede(entity_id: str, document: Mapping[str, object]) -> Supersede
     if not entities.is_entity_id(entity_id):
         raise NotFoundError(f"no entity {entity_id!r}")
     expected_version = document["expected_version"]
+    if type(expected_version) is float and expected_version.is_integer():
+        # JSON has one number type: 31.0 is the integer 31, as JSON Schema says too.
+        expected_version = int(expected_version)
     if type(expected_version) is not int or expected_version < 1:
         raise InputError(
             "expected_version is required: the version you are superseding (an integer >= 1)",

@@ -12,10 +12,15 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from werkzeug.test import TestResponse
 
 from functions import create, query, supersede, verify
+from shared.core import entities
+from shared.core.canonical import parse_json
+from shared.core.errors import InputError, ValidationError
 from tests.functions.http_support import REPO, Api
 from tools import openapi_docs
 
@@ -226,3 +231,76 @@ def test_real_responses_conform(api: Api, other_api: Api) -> None:
         "/entities/{entity_id}",
         "post",
     )
+
+
+# --- the schemas admit exactly what the code accepts ------------------------------------
+
+_TEXTS = st.text(
+    st.characters(codec="utf-8", categories=("L", "N", "Zs", "Cc", "P")), max_size=210
+) | st.builds(
+    lambda pad, core: pad + core + pad,
+    st.sampled_from(["", " ", "\t\n", "\u3000"]),
+    st.text(max_size=202),
+)
+
+
+def _schema_admits(name: str, value: object) -> bool:
+    schema = {**SPEC["components"]["schemas"][name], "components": SPEC["components"]}
+    return Draft202012Validator(schema).is_valid(value)
+
+
+def _code_accepts(field: str, value: str) -> bool:
+    data = {"name": "n", "description": "d", field: value}
+    try:
+        parse_json(json.dumps({"v": value}).encode())
+        entities.validate_data("Industry", data)
+    except (InputError, ValidationError):
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXTS)
+def test_names_and_descriptions_admit_what_the_validator_accepts(value: str) -> None:
+    assert _schema_admits("Name", value) == _code_accepts("name", value), repr(value)
+    assert _schema_admits("Description", value) == _code_accepts("description", value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "admitted"),
+    [
+        ("Name", "x" * 200, True),
+        ("Name", " " + "x" * 200 + "\n", True),
+        ("Name", "x" * 201, False),
+        ("Name", "   ", False),
+        ("Name", "", False),
+        ("Name", "a\u0000b", False),
+        ("Reason", "r" * 1000, True),
+        ("Reason", "r" * 1001, False),
+        ("Tag", "t" * 64, True),
+        ("Tag", "t" * 65, False),
+    ],
+)
+def test_text_bounds_are_the_validators(name: str, value: str, admitted: bool) -> None:
+    assert _schema_admits(name, value) is admitted
+
+
+def test_data_of_one_type_is_not_another_types() -> None:
+    team = {
+        "name": "T",
+        "description": "d",
+        "job_role_id": "01900000-0000-7000-8000-000000000000",
+        "agents": ["01900000-0000-7000-8000-000000000001"],
+    }
+    skill = {"name": "S", "description": "d", "category": "technical"}
+    assert _schema_admits("TeamData", team) and not _schema_admits("SkillData", team)
+    assert _schema_admits("EntityData", team) and _schema_admits("EntityData", skill)
+    assert not _schema_admits("EntityData", {**team, "category": "technical"})
+    create = {"entity_type": "Team", "data": skill}
+    assert not _schema_admits("CreateRequest", create)
+    # Optional ids may be null, as the validator treats null as absent.
+    assert _schema_admits("TeamData", {**team, "industry_id": None})
+    assert _schema_admits(
+        "SupersedeRequest", {"expected_version": 31.0, "reason": "r", "status": "retired"}
+    )
+    assert not _schema_admits("SupersedeRequest", {"expected_version": 1, "reason": "r"})

@@ -78,6 +78,14 @@ def test_batch_shape_comes_before_its_size_and_data() -> None:
     assert _error(parse_batch, {"entities": [1]}).evidence["path"] == "$.entities[0]"
 
 
+def test_an_integral_number_is_an_integer_version() -> None:
+    # JSON has one number type and JSON Schema calls 31.0 an integer: so does the parser.
+    command = parse_supersede(ENTITY_ID, {"expected_version": 31.0, "reason": "r", "status": "x"})
+    assert command.expected_version == 31 and type(command.expected_version) is int
+    error = _error(parse_supersede, ENTITY_ID, {"expected_version": 1.5, "reason": "r"})
+    assert type(error) is InputError
+
+
 def test_supersede_parses_in_the_contract_order() -> None:
     command = parse_supersede(ENTITY_ID, {"expected_version": 3, "reason": " why ", "status": "x"})
     assert command == Supersede(ENTITY_ID, 3, "why", None, "x")
