@@ -246,7 +246,7 @@ _TEXTS = st.text(
 
 def _schema_admits(name: str, value: object) -> bool:
     schema = {**SPEC["components"]["schemas"][name], "components": SPEC["components"]}
-    return Draft202012Validator(schema).is_valid(value)
+    return bool(Draft202012Validator(schema).is_valid(value))
 
 
 def _code_accepts(field: str, value: str) -> bool:

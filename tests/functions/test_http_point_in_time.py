@@ -5,7 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from http_support import Api
+
+from tests.functions.http_support import Api
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("real_registry")]
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from helpers import Dba, certified_skill, create, industry, skill_data
 from sqlalchemy.engine import Engine
 
 from shared.core import queries
@@ -20,6 +19,7 @@ from shared.core.errors import InputError, IntegrityViolationError, NotFoundErro
 from shared.core.principal import Principal
 from shared.core.records import VersionRecord
 from shared.service import Registry
+from tests.integration.helpers import Dba, certified_skill, create, industry, skill_data
 
 pytestmark = pytest.mark.integration
 

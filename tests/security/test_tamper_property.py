@@ -123,8 +123,8 @@ def _reads(registry: Registry, principal: Principal) -> dict[tuple[Any, ...], Ca
         ("list",): lambda: registry.list_entities(principal, list_entities(limit=200)).items,
     }
 
-    def listed(**filters: str) -> Callable[[], Any]:
-        query = list_entities(limit=200, **filters)
+    def listed(entity_type: str | None = None, status: str | None = None) -> Callable[[], Any]:
+        query = list_entities(limit=200, entity_type=entity_type, status=status)
         return lambda: registry.list_entities(principal, query).items
 
     def got(query: GetEntity) -> Callable[[], Any]:
