@@ -9,7 +9,7 @@ from __future__ import annotations
 import flask
 
 from functions.endpoint import Call, Reply, dispatch, function_routes
-from functions.inputs import optional_int_param, required_int_param
+from functions.inputs import optional_int_param, required_int_param, text_param
 from functions.routing import Route
 from shared.core import queries
 from shared.core.audit import AuditMode
@@ -46,14 +46,30 @@ def consistency(call: Call) -> Reply:
 
 
 def keys(call: Call) -> Reply:
-    # Public keys are public: an auditor with no account must be able to fetch them.
-    return Reply(200, {"keys": [key.to_dict() for key in call.registry.public_keys()]})
+    # Public keys are public: an auditor with no account must be able to fetch them. A
+    # tenant's log verifier key is a function of the checkpoint key and the tenant id, so
+    # naming a tenant reveals nothing either.
+    tenant = text_param(call.query, "tenant")
+    body: dict[str, object] = {"keys": [key.to_dict() for key in call.registry.public_keys()]}
+    log = call.registry.log_key(tenant)
+    if log is not None:
+        body["log"] = log
+    return Reply(200, body)
 
 
 # Full tiles and bundles never change; they are per tenant behind a token, so only the
 # client's own cache may keep them. Partial ones grow into others: revalidate.
 _IMMUTABLE = "private, max-age=31536000, immutable"
 _OCTETS = "application/octet-stream"
+_NOTE = "text/plain; charset=utf-8"
+
+
+def log_checkpoint(call: Call) -> Reply:
+    """C2SP tlog-tiles ``/log/checkpoint``: the newest signed checkpoint note."""
+    principal = call.authenticate(SCOPE_READ)
+    note = call.registry.log_checkpoint(principal)
+    # Mutable: tlog-tiles asks that it not be cached beyond a few seconds.
+    return Reply(200, note, {"Cache-Control": "private, no-cache"}, content_type=_NOTE)
 
 
 def log_resource(call: Call) -> Reply:
@@ -98,8 +114,9 @@ ROUTES = function_routes(
         Route(
             "GET", "/consistency", "verify.consistency", consistency, frozenset({"first", "second"})
         ),
-        Route("GET", "/keys", "verify.keys", keys),
+        Route("GET", "/keys", "verify.keys", keys, frozenset({"tenant"})),
         Route("POST", "/audit", "verify.audit", audit),
+        Route("GET", "/log/checkpoint", "verify.log_checkpoint", log_checkpoint),
         Route("GET", "/log/{tile_path}", "verify.log_resource", log_resource),
         Route(
             "POST",

@@ -181,7 +181,9 @@ _CHAIN_AT = sa.text(
     "SELECT v.chain_hash FROM registry.entity_versions AS v "
     "WHERE v.tenant_id = :tenant AND v.seq = :seq"
 )
-_CHECKPOINT_COLUMNS = "tenant_id, tree_size, root_hash, chain_head, created_at, key_id, signature"
+_CHECKPOINT_COLUMNS = (
+    "tenant_id, tree_size, root_hash, chain_head, created_at, key_id, signature, note"
+)
 _LATEST_CHECKPOINT = sa.text(
     f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
     "WHERE tenant_id = :tenant ORDER BY tree_size DESC LIMIT 1"
@@ -199,7 +201,7 @@ _ALL_CHECKPOINTS = sa.text(
 )
 _INSERT_CHECKPOINT = sa.text(
     f"INSERT INTO registry.checkpoints ({_CHECKPOINT_COLUMNS}, frontier) VALUES (:tenant_id, "
-    ":tree_size, :root_hash, :chain_head, :created_at, :key_id, :signature, :frontier) "
+    ":tree_size, :root_hash, :chain_head, :created_at, :key_id, :signature, :note, :frontier) "
     "ON CONFLICT (tenant_id, tree_size) DO NOTHING"
 )
 # One checkpoint signer per tenant at a time (docs/adr/0008-checkpoint-signing.md); a
@@ -325,6 +327,8 @@ def _bytes_or_text(value: Any) -> Any:
 
 def _checkpoint(row: Any) -> Checkpoint:
     m = row._mapping
+    # A row holds a signed note or, signed before notes (migration 0008), a signature.
+    note = m["note"]
     return Checkpoint(
         tenant_id=m["tenant_id"],
         tree_size=m["tree_size"],
@@ -332,7 +336,8 @@ def _checkpoint(row: Any) -> Checkpoint:
         chain_head=bytes(m["chain_head"]),
         created_at=m["created_at"],
         key_id=m["key_id"],
-        signature=bytes(m["signature"]),
+        signature=bytes(m["signature"]) if note is None else b"",
+        note=bytes(note) if note is not None else None,
     )
 
 
@@ -696,7 +701,8 @@ class TenantTransaction:
                 "chain_head": checkpoint.chain_head,
                 "created_at": checkpoint.created_at,
                 "key_id": checkpoint.key_id,
-                "signature": checkpoint.signature,
+                "signature": checkpoint.signature if checkpoint.note is None else None,
+                "note": checkpoint.note,
                 "frontier": frontier,
             },
         )

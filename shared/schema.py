@@ -38,7 +38,7 @@ RUNTIME_ROLE = "registry_runtime"
 
 # The alembic revision the code expects; /healthz is 200 only at this revision, and a
 # test keeps it equal to the migration head.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 # Stable constraint names, so migrations and error translation can refer to them.
 NAMING_CONVENTION = {
@@ -130,8 +130,12 @@ checkpoints = Table(
     Column("root_hash", LargeBinary, nullable=False),
     Column("chain_head", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("key_id", Text, ForeignKey(signing_keys.c.key_id), nullable=False),
-    Column("signature", LargeBinary, nullable=False),
+    # The checkpoint key's id for a note; the record key's for a pre-note checkpoint.
+    Column("key_id", Text, nullable=False),
+    # Pre-note checkpoints only: the record key's signature over the JSON statement.
+    Column("signature", LargeBinary, nullable=True),
+    # The C2SP signed note, exactly as served (docs/adr/0010-signed-note-checkpoints.md).
+    Column("note", LargeBinary, nullable=True),
     # The Merkle frontier at tree_size (subtree roots, concatenated). Not signed: it is
     # trusted only after it reproduces the signed root_hash.
     Column("frontier", LargeBinary, nullable=False),
@@ -139,6 +143,8 @@ checkpoints = Table(
     CheckConstraint("tree_size >= 1", name="tree_size_positive"),
     CheckConstraint(_SHA256.format(col="root_hash"), name="root_hash_size"),
     CheckConstraint(_SHA256.format(col="chain_head"), name="chain_head_size"),
+    CheckConstraint("(note IS NULL) <> (signature IS NULL)", name="note_or_signature"),
+    CheckConstraint("octet_length(note) BETWEEN 1 AND 8192", name="note_size"),
 )
 
 # Checkpoints the publisher confirmed (docs/adr/0008-checkpoint-signing.md): a checkpoint

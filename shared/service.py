@@ -25,7 +25,7 @@ from shared.audit import AuditReport, LogAudit
 from shared.checkpointer import Checkpointer
 from shared.core.asof import AsOf
 from shared.core.audit import AuditMode
-from shared.core.checkpoints import Checkpoint
+from shared.core.checkpoints import Checkpoint, CheckpointSigner
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
 from shared.core.errors import (
     NotFoundError,
@@ -45,7 +45,7 @@ from shared.core.signing import PublicKey, Signer
 from shared.db import build_engine
 from shared.evidence import ConsistencyReport, Evidence, VerificationReport
 from shared.integrity import RecordGuard
-from shared.keys import load_signer, load_trusted_keys
+from shared.keys import load_checkpoint_signer, load_signer, load_trusted_keys
 from shared.ledger import Ledger, WriteResult, new_entity_id, utc_now
 from shared.limits import Limits
 from shared.publisher import CheckpointPublisher, NullPublisher, build_publisher
@@ -91,6 +91,7 @@ class Registry:
         limits: Limits | None = None,
         max_log_page_bytes: int = DEFAULT_MAX_LOG_PAGE_BYTES,
         idempotency_retention_hours: int = DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+        checkpoint_key: CheckpointSigner | None = None,
     ) -> None:
         self.max_log_page_bytes = max_log_page_bytes
         self.idempotency_retention_hours = idempotency_retention_hours
@@ -101,14 +102,22 @@ class Registry:
         self.limits = limits or Limits.unbounded()
         self.repository = Repository(engine, self.limits)
         self.signer = signer
+        # Checkpoints are signed notes by the log's own key (docs/adr/0010). Without one
+        # (tests of the pre-note format) they are the JSON statements of the record key.
+        self.checkpoint_key = checkpoint_key
+        checkpoint_signer: Signer = checkpoint_key or signer
+        # Writes build only on records the record keys signed; the evidence also trusts
+        # the checkpoint key, for checkpoints.
+        self.guard = RecordGuard(dict(trusted_keys))
         self.trusted_keys = dict(trusted_keys)
-        self.guard = RecordGuard(self.trusted_keys)
+        if checkpoint_key is not None:
+            self.trusted_keys.setdefault(checkpoint_key.key_id, checkpoint_key.public_key)
         self.ledger = Ledger(self.repository, signer, self.guard, clock=clock, new_id=new_id)
-        self.log_resources = LogResources(self.repository)
+        self.log_resources = LogResources(self.repository, self.trusted_keys)
         self.evidence = Evidence(self.repository, self.trusted_keys)
         self.checkpointer = Checkpointer(
             self.repository,
-            signer,
+            checkpoint_signer,
             self.guard,
             self.trusted_keys,
             publisher or NullPublisher(),
@@ -136,6 +145,7 @@ class Registry:
             limits=Limits.from_settings(settings),
             max_log_page_bytes=settings.max_log_page_bytes,
             idempotency_retention_hours=settings.idempotency_retention_hours,
+            checkpoint_key=load_checkpoint_signer(settings),
         )
 
     # --- writes ----------------------------------------------------------------------
@@ -365,6 +375,10 @@ class Registry:
         """A tile or entry bundle of the tenant's log (C2SP tlog-tiles)."""
         return self.log_resources.read(principal, path)
 
+    def log_checkpoint(self, principal: Principal) -> bytes:
+        """The tenant's newest signed checkpoint note (C2SP tlog-tiles ``checkpoint``)."""
+        return self.log_resources.checkpoint(principal)
+
     def expire_idempotency(self, principal: Principal) -> dict[str, int]:
         """Remove Idempotency-Key records past their retention (ADR 0009), every tenant's.
 
@@ -377,6 +391,16 @@ class Registry:
 
     def public_keys(self) -> list[PublicKey]:
         return sorted(self.trusted_keys.values(), key=lambda key: key.key_id)
+
+    def log_key(self, tenant_id: str | None = None) -> dict[str, str] | None:
+        """The checkpoint key as tlog clients configure it; with a tenant, its log's vkey."""
+        key = self.checkpoint_key
+        if key is None:
+            return None
+        described = {"key_id": key.key_id, "origin_prefix": key.log_origin}
+        if tenant_id is not None:
+            described |= {"origin": key.origin(tenant_id), "vkey": key.vkey(tenant_id)}
+        return described
 
     def health(self) -> dict[str, Any]:
         revision = self.repository.schema_revision()

@@ -52,7 +52,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     "JWT_ISSUER": "Required iss claim.",
     "JWT_AUDIENCE": "Required aud claim.",
     "JWT_LEEWAY_SECONDS": "Clock leeway for exp/iat, at most 30 (default 10).",
-    "SIGNING_KEY_FILE": "PEM private key that signs records and checkpoints.",
+    "SIGNING_KEY_FILE": "PEM private key that signs records.",
     "KMS_KEY_VERSION": "Cloud KMS asymmetric key version that signs instead.",
     "TRUSTED_PUBLIC_KEYS_FILE": "PEM bundle of earlier signing keys that still verify.",
     "CHECKPOINT_KEY_FILE": "PEM Ed25519 private key that signs checkpoint notes.",
@@ -266,6 +266,12 @@ class Settings:
                 problems.append(f"{name} is not set")
         if not (self.signing_key_file or self.kms_key_version):
             problems.append("no signing key: set SIGNING_KEY_FILE or KMS_KEY_VERSION")
+        if not (self.checkpoint_key_file or self.checkpoint_kms_key_version):
+            problems.append(
+                "no checkpoint key: set CHECKPOINT_KEY_FILE or CHECKPOINT_KMS_KEY_VERSION"
+            )
+        if not self.log_origin:
+            problems.append("LOG_ORIGIN is not set: name the log (e.g. registry.example.com/plant)")
         for name, path in (
             ("SIGNING_KEY_FILE", self.signing_key_file),
             ("CHECKPOINT_KEY_FILE", self.checkpoint_key_file),

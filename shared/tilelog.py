@@ -1,22 +1,34 @@
-"""The tenant's log as a C2SP tlog-tiles read API: tiles and entry bundles by path.
+"""The tenant's log as a C2SP tlog-tiles read API: checkpoint, tiles and entry bundles.
 
 Example::
 
-    resource = LogResources(repository).read(principal, "tile/0/x001/234")
+    resources = LogResources(repository, trusted_keys)
+    resource = resources.read(principal, "tile/0/x001/234")
     resource.data, resource.immutable   # 8,192 bytes of hashes, True (a full tile)
+    resources.checkpoint(principal)     # b"<LOG_ORIGIN>/<tenant>\n<size>\n<root>\n\n— ..."
 
 Paths are parsed strictly (``shared.core.tiles.parse_tile_path``); a tile the log does
 not have yet, or an empty one, is a 404. Nothing here is trusted by a client: tiles and
-entries are checked against a signed checkpoint by whoever reads them.
+entries are checked against a signed checkpoint by whoever reads them. The checkpoint is
+the newest stored one, served only once it verifies with a trusted key (a read never
+signs: docs/adr/0010-signed-note-checkpoints.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
-from shared.core.errors import InputError, NotFoundError
+from shared.core.errors import (
+    InputError,
+    IntegrityViolationError,
+    NotFoundError,
+    VerificationError,
+)
 from shared.core.principal import SCOPE_READ, Principal
+from shared.core.signing import PublicKey
 from shared.core.tiles import TILE_HEIGHT, TILE_WIDTH, parse_tile_path
+from shared.core.verification import verify_checkpoint
 from shared.repository import Repository
 from shared.repository_tiles import TileStore
 
@@ -29,8 +41,32 @@ class LogResource:
 
 
 class LogResources:
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, trusted_keys: Mapping[str, PublicKey]) -> None:
         self._repository = repository
+        self._trusted_keys = trusted_keys
+
+    def checkpoint(self, principal: Principal) -> bytes:
+        """The newest checkpoint's signed note, byte for byte, once it verifies."""
+        principal.require(SCOPE_READ)
+        with self._repository.tenant_transaction(principal.tenant_id) as tx:
+            latest = tx.latest_checkpoint()
+        if latest is None:
+            raise NotFoundError("this tenant's log has no signed checkpoint yet")
+        if latest.note is None:
+            raise NotFoundError(
+                f"the newest checkpoint (tree size {latest.tree_size}) predates signed-note "
+                "checkpoints; the next one signed will be a note"
+            )
+        try:
+            verify_checkpoint(latest, self._trusted_keys)
+        except VerificationError as exc:
+            raise IntegrityViolationError(
+                f"the stored checkpoint at tree size {latest.tree_size} does not verify: "
+                f"{exc.detail}",
+                check=exc.check,
+                seq=latest.tree_size,
+            ) from exc
+        return latest.note
 
     def read(self, principal: Principal, path: str) -> LogResource:
         principal.require(SCOPE_READ)

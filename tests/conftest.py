@@ -22,13 +22,16 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Engine
 
+from shared.core.checkpoints import CheckpointSigner
 from shared.core.principal import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, Principal
-from shared.core.signing import LocalSigner
+from shared.core.signing import LocalSigner, PublicKey
 from shared.db import engine_for_url
 from shared.embedded import prepare_database, start_embedded_server
 from shared.service import Registry
 
 ALL_SCOPES = frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN})
+# The log origin prefix of the test registry's tenants: <TEST_LOG_ORIGIN>/<tenant_id>.
+TEST_LOG_ORIGIN = "registry.example.com/plant"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +91,22 @@ def signer() -> LocalSigner:
 
 
 @pytest.fixture(scope="session")
-def registry(runtime_engine: Engine, signer: LocalSigner) -> Registry:
-    return Registry(runtime_engine, signer, {signer.key_id: signer.public_key})
+def checkpoint_key() -> CheckpointSigner:
+    """The log's Ed25519 checkpoint key (signed notes), a key of its own."""
+    private = ed25519.Ed25519PrivateKey.generate()
+    return CheckpointSigner(TEST_LOG_ORIGIN, PublicKey.from_key(private.public_key()), private.sign)
+
+
+@pytest.fixture(scope="session")
+def registry(
+    runtime_engine: Engine, signer: LocalSigner, checkpoint_key: CheckpointSigner
+) -> Registry:
+    return Registry(
+        runtime_engine,
+        signer,
+        {signer.key_id: signer.public_key},
+        checkpoint_key=checkpoint_key,
+    )
 
 
 @pytest.fixture

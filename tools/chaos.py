@@ -49,7 +49,7 @@ from sqlalchemy.pool import NullPool
 
 from shared.embedded import LOCAL_DATABASE, LOCAL_RUNTIME_LOGIN, prepare_database
 from tools import pg_watchdog
-from tools.chaos_fakes import FAKE_KEY_VERSION, FakeGcs, FakeKms
+from tools.chaos_fakes import FAKE_CHECKPOINT_KEY_VERSION, FAKE_KEY_VERSION, FakeGcs, FakeKms
 from tools.mint_token import DEV_AUDIENCE, DEV_ISSUER, ensure_dev_jwt_keys, mint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +66,8 @@ SERVER_ENV = {
     "GOOGLE_API_TIMEOUT_S": "2",
     "CHECKPOINT_BUCKET": "chaos-checkpoints",
     "KMS_KEY_VERSION": FAKE_KEY_VERSION,
+    "CHECKPOINT_KMS_KEY_VERSION": FAKE_CHECKPOINT_KEY_VERSION,
+    "LOG_ORIGIN": "registry.chaos.invalid/plant",
     "JWT_ISSUER": DEV_ISSUER,
     "JWT_AUDIENCE": DEV_AUDIENCE,
     "LOG_LEVEL": "WARNING",

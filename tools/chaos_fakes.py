@@ -32,6 +32,10 @@ from shared.google_http import HttpSession
 from shared.keys import crc32c
 
 FAKE_KEY_VERSION = "projects/chaos/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"
+# The checkpoint key is a key of its own (docs/adr/0010), here as in a deployment.
+FAKE_CHECKPOINT_KEY_VERSION = (
+    "projects/chaos/locations/global/keyRings/r/cryptoKeys/checkpoint/cryptoKeyVersions/1"
+)
 MODES = ("ok", "error", "slow")
 # How long a "slow" fake holds a request: longer than any deadline the registry uses.
 SLOW_SECONDS = 30.0
@@ -96,16 +100,27 @@ class _Fake:
 
 
 class FakeKms(_Fake):
-    """Cloud KMS for one Ed25519 key version (EC_SIGN_ED25519 signs the data itself)."""
+    """Cloud KMS for two Ed25519 key versions (EC_SIGN_ED25519 signs the data itself)."""
 
     def __init__(self) -> None:
-        self._key = ed25519.Ed25519PrivateKey.generate()
+        self._keys = {
+            version: ed25519.Ed25519PrivateKey.generate()
+            for version in (FAKE_KEY_VERSION, FAKE_CHECKPOINT_KEY_VERSION)
+        }
         super().__init__()
 
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
-        if method == "GET" and path == f"/v1/{FAKE_KEY_VERSION}/publicKey":
+        for version, key in self._keys.items():
+            if path.startswith(f"/v1/{version}/") or path.startswith(f"/v1/{version}:"):
+                return self._answer(method, path, body, version, key)
+        return 404, {"error": {"code": 404, "message": f"no {method} {path}"}}
+
+    def _answer(
+        self, method: str, path: str, body: bytes, version: str, key: ed25519.Ed25519PrivateKey
+    ) -> tuple[int, Any]:
+        if method == "GET" and path == f"/v1/{version}/publicKey":
             pem = (
-                self._key.public_key()
+                key.public_key()
                 .public_bytes(
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
                 )
@@ -115,19 +130,19 @@ class FakeKms(_Fake):
                 "pem": pem,
                 "algorithm": "EC_SIGN_ED25519",
                 "pemCrc32c": str(crc32c(pem.encode())),
-                "name": FAKE_KEY_VERSION,
+                "name": version,
             }
-        if method == "POST" and path == f"/v1/{FAKE_KEY_VERSION}:asymmetricSign":
+        if method == "POST" and path == f"/v1/{version}:asymmetricSign":
             request = json.loads(body)
             data = base64.b64decode(request["data"])
             if int(request["dataCrc32c"]) != crc32c(data):
                 return 400, {"error": {"code": 400, "message": "dataCrc32c mismatch"}}
-            signature = self._key.sign(data)
+            signature = key.sign(data)
             return 200, {
                 "signature": base64.b64encode(signature).decode(),
                 "signatureCrc32c": str(crc32c(signature)),
                 "verifiedDataCrc32c": True,
-                "name": FAKE_KEY_VERSION,
+                "name": version,
             }
         return 404, {"error": {"code": 404, "message": f"no {method} {path}"}}
 

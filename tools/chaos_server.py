@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 
 from functions import runtime
 from shared.auth import TokenVerifier
+from shared.core.checkpoints import CheckpointSigner
 from shared.db import build_engine
 from shared.keys import KmsSigner, load_trusted_keys
 from shared.limits import Limits
@@ -45,6 +46,16 @@ def build_registry(settings: Settings, kms: str, gcs: str) -> Registry:
     signer = KmsSigner(
         settings.kms_key_version, session_for(kms), deadline_s=settings.google_api_timeout_s
     )
+    if settings.checkpoint_kms_key_version is None:
+        raise SystemExit("the chaos server needs CHECKPOINT_KMS_KEY_VERSION")
+    checkpoint_kms = KmsSigner(
+        settings.checkpoint_kms_key_version,
+        session_for(kms),
+        deadline_s=settings.google_api_timeout_s,
+    )
+    checkpoint_key = CheckpointSigner(
+        settings.effective_log_origin, checkpoint_kms.public_key, checkpoint_kms.sign
+    )
     publisher = GcsCheckpointPublisher(
         settings.checkpoint_bucket, session_for(gcs), deadline_s=settings.google_api_timeout_s
     )
@@ -58,6 +69,7 @@ def build_registry(settings: Settings, kms: str, gcs: str) -> Registry:
         limits=Limits.from_settings(settings),
         max_log_page_bytes=settings.max_log_page_bytes,
         idempotency_retention_hours=settings.idempotency_retention_hours,
+        checkpoint_key=checkpoint_key,
     )
 
 

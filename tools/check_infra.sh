@@ -91,6 +91,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 work = Path(sys.argv[1])
+(work / "checkpoint.pem").write_bytes(
+    ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+)
 signing = ed25519.Ed25519PrivateKey.generate()
 (work / "signing.pem").write_bytes(
     signing.private_bytes(
@@ -129,6 +136,8 @@ for target in "${FUNCTIONS[@]}"; do
             PYTHONDONTWRITEBYTECODE=1 \
             DATABASE_URL="postgresql+pg8000://smoke@127.0.0.1:9/smoke" \
             SIGNING_KEY_FILE="$work/signing.pem" \
+            CHECKPOINT_KEY_FILE="$work/checkpoint.pem" \
+            LOG_ORIGIN="registry.smoke.invalid/plant" \
             JWT_PUBLIC_KEY_FILE="$work/jwt-public.pem" \
             JWT_ISSUER="https://issuer.smoke.invalid/" \
             JWT_AUDIENCE="plant-registry-smoke" \

@@ -2,17 +2,18 @@
 
 Start-up, in order: read Settings from the environment; get a migrated database
 (DATABASE_URL, else the embedded PostgreSQL under REGISTRY_DATA_DIR, kept between runs);
-pick the signing key (SIGNING_KEY_FILE / KMS_KEY_VERSION, else a dev Ed25519 key), where
-checkpoints are published (CHECKPOINT_BUCKET / CHECKPOINT_DIR, else
-REGISTRY_DATA_DIR/published, the dev stand-in for the bucket) and the JWT key
-(JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL, else a dev Ed25519 pair); export the result so
-the functions read exactly the configuration a deployment would give them; then mount
-the real functions-framework apps under /create, /query, /supersede and /verify, next to
-GET /healthz and GET /openapi.json; a timer runs the checkpoint sweep (what Cloud
-Scheduler's job does when deployed), so logs nobody writes to still get checkpoints
-after CHECKPOINT_MAX_AGE seconds. Ctrl-C (or SIGTERM) stops the server and the
-embedded database; a watchdog process (tools/pg_watchdog.py) stops the database if the
-server dies any other way, SIGKILL included.
+pick the signing key (SIGNING_KEY_FILE / KMS_KEY_VERSION, else a dev Ed25519 key), the
+checkpoint key (CHECKPOINT_KEY_FILE / CHECKPOINT_KMS_KEY_VERSION, else a dev Ed25519 key;
+LOG_ORIGIN defaults to plant-registry.dev/log), where checkpoints are published
+(CHECKPOINT_BUCKET / CHECKPOINT_DIR, else REGISTRY_DATA_DIR/published, the dev stand-in
+for the bucket) and the JWT key (JWT_PUBLIC_KEY_FILE / JWT_JWKS_URL, else a dev Ed25519
+pair); export the result so the functions read exactly the configuration a deployment
+would give them; then mount the real functions-framework apps under /create, /query,
+/supersede and /verify, next to GET /healthz and GET /openapi.json; a timer runs the
+checkpoint sweep (what Cloud Scheduler's job does when deployed), so logs nobody writes to
+still get checkpoints after CHECKPOINT_MAX_AGE seconds. Ctrl-C (or SIGTERM) stops the
+server and the embedded database; a watchdog process (tools/pg_watchdog.py) stops the
+database if the server dies any other way, SIGKILL included.
 
 Example::
 
@@ -40,7 +41,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from shared.embedded import LocalDatabase, ensure_local_database
-from shared.keys import ensure_dev_signing_key
+from shared.keys import ensure_dev_checkpoint_key, ensure_dev_signing_key
 from shared.settings import Settings
 from tools import pg_watchdog
 from tools.mint_token import DEV_AUDIENCE, DEV_ISSUER, ensure_dev_jwt_keys, mint
@@ -69,6 +70,9 @@ def configure(settings: Settings, database: LocalDatabase) -> tuple[dict[str, st
     if not settings.checkpoint_bucket and settings.checkpoint_dir is None:
         # The dev stand-in for the bucket: the same publish-and-compare path as deployed.
         env["CHECKPOINT_DIR"] = str(settings.data_dir.resolve() / "published")
+    if not (settings.checkpoint_key_file or settings.checkpoint_kms_key_version):
+        env["CHECKPOINT_KEY_FILE"] = str(ensure_dev_checkpoint_key(settings.data_dir))
+    env["LOG_ORIGIN"] = settings.effective_log_origin
     token = None
     issuer = settings.jwt_issuer or DEV_ISSUER
     audience = settings.jwt_audience or DEV_AUDIENCE

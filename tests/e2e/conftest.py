@@ -33,16 +33,19 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    signing_file = directory / "signing.pem"
-    signing_file.write_bytes(
-        ed25519.Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    key_files = []
+    for name in ("signing.pem", "checkpoint.pem"):
+        path = directory / name
+        path.write_bytes(
+            ed25519.Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         )
-    )
-    signing_file.chmod(0o600)
-    return Keys(private, public_file, signing_file)
+        path.chmod(0o600)
+        key_files.append(path)
+    return Keys(private, public_file, *key_files)
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,7 @@ class Keys:
     jwt_private: ed25519.Ed25519PrivateKey
     jwt_public_file: Path
     signing_key_file: Path
+    checkpoint_key_file: Path
 
     def token(
         self, tenant: str, scopes: str = "registry:read registry:write registry:admin"
@@ -144,6 +145,8 @@ def function_env(database: Any, keys: Keys) -> dict[str, str]:
         {
             "DATABASE_URL": database.runtime_url,
             "SIGNING_KEY_FILE": str(keys.signing_key_file),
+            "CHECKPOINT_KEY_FILE": str(keys.checkpoint_key_file),
+            "LOG_ORIGIN": "registry.example.com/e2e",
             "JWT_PUBLIC_KEY_FILE": str(keys.jwt_public_file),
             "JWT_ISSUER": ISSUER,
             "JWT_AUDIENCE": AUDIENCE,

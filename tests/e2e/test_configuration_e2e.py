@@ -45,6 +45,8 @@ def test_an_unconfigured_function_names_every_missing_variable() -> None:
         assert health.status == 500
         assert health.body["type"].endswith("/configuration-error")
         assert health.body["variables"] == [
+            "CHECKPOINT_KEY_FILE",
+            "CHECKPOINT_KMS_KEY_VERSION",
             "DATABASE_URL",
             "INSTANCE_CONNECTION_NAME",
             "JWT_AUDIENCE",
@@ -52,6 +54,7 @@ def test_an_unconfigured_function_names_every_missing_variable() -> None:
             "JWT_JWKS_URL",
             "JWT_PUBLIC_KEY_FILE",
             "KMS_KEY_VERSION",
+            "LOG_ORIGIN",
             "SIGNING_KEY_FILE",
         ]
     finally:

@@ -295,6 +295,10 @@ class FakeRegistry:
         self.calls.append("public_keys")
         return [FakeKey()]
 
+    def log_key(self, tenant_id: str | None = None) -> dict[str, str] | None:
+        # No checkpoint key: the keys answer carries no "log" member.
+        return None
+
     def audit(self, principal: Principal, mode: AuditMode = AuditMode.ROOTS) -> Report:
         self.calls.append(f"audit:{mode}")
         records = len(self._log.get(principal.tenant_id, []))
@@ -315,6 +319,12 @@ class FakeRegistry:
         self.calls.append("log_resource")
         principal.require(SCOPE_READ)
         raise NotFoundError(f"no log resource {path}")
+
+    def log_checkpoint(self, principal: Principal) -> bytes:
+        # Nor signed notes: the checkpoint endpoint is tested against the real registry.
+        self.calls.append("log_checkpoint")
+        principal.require(SCOPE_READ)
+        raise NotFoundError("this tenant's log has no signed checkpoint yet")
 
     def expire_idempotency(self, principal: Principal) -> dict[str, int]:
         # Every stored key is past a retention of zero hours.

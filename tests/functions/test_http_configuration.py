@@ -13,6 +13,8 @@ from shared.settings import DEV_LOG_ORIGIN, ENVIRONMENT_VARIABLES, Settings
 
 KMS_KEY = "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"
 SERVICE_VARIABLES = [
+    "CHECKPOINT_KEY_FILE",
+    "CHECKPOINT_KMS_KEY_VERSION",
     "DATABASE_URL",
     "INSTANCE_CONNECTION_NAME",
     "JWT_AUDIENCE",
@@ -20,6 +22,7 @@ SERVICE_VARIABLES = [
     "JWT_JWKS_URL",
     "JWT_PUBLIC_KEY_FILE",
     "KMS_KEY_VERSION",
+    "LOG_ORIGIN",
     "SIGNING_KEY_FILE",
 ]
 
@@ -43,7 +46,7 @@ def test_every_bad_variable_is_reported_at_once() -> None:
 
 def test_a_deployment_lacking_everything_names_everything() -> None:
     problems = Settings().service_problems()
-    assert len(problems) == 5
+    assert len(problems) == 7
     with pytest.raises(ConfigurationError) as caught:
         Settings().require_service()
     assert caught.value.evidence["variables"] == SERVICE_VARIABLES
@@ -56,6 +59,8 @@ def test_a_key_file_that_is_not_there_is_a_configuration_problem(tmp_path: Path)
         jwt_issuer="i",
         jwt_audience="a",
         signing_key_file=tmp_path / "absent.pem",
+        checkpoint_key_file=tmp_path / "jwt.pem",
+        log_origin="registry.example.com/plant",
     )
     (tmp_path / "jwt.pem").write_text("not checked here")
     assert settings.service_problems() == [
@@ -106,7 +111,13 @@ def test_a_missing_signing_key_is_a_configuration_error_not_a_503(
     assert answer.status_code == 500
     body = answer.get_json()
     assert body["type"].endswith("/configuration-error")
-    assert body["variables"] == ["KMS_KEY_VERSION", "SIGNING_KEY_FILE"]
+    assert body["variables"] == [
+        "CHECKPOINT_KEY_FILE",
+        "CHECKPOINT_KMS_KEY_VERSION",
+        "KMS_KEY_VERSION",
+        "LOG_ORIGIN",
+        "SIGNING_KEY_FILE",
+    ]
 
 
 def test_the_answer_names_variables_but_never_their_values(
@@ -134,6 +145,8 @@ def test_cold_start_logs_every_problem_once(
                 "JWT_ISSUER": "i",
                 "JWT_AUDIENCE": "a",
                 "KMS_KEY_VERSION": KMS_KEY,
+                "CHECKPOINT_KMS_KEY_VERSION": KMS_KEY,
+                "LOG_ORIGIN": "registry.example.com/plant",
             }
         )
         is None

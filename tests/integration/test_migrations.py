@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from shared.core.checkpoints import Checkpoint, CheckpointSigner, sign_checkpoint
+from shared.core.hashing import sha256
+from shared.core.signing import LocalSigner
+from shared.core.verification import verify_checkpoint
 from shared.migration import alembic_config, downgrade_database, head_revision, upgrade_database
+from shared.repository import _checkpoint
 from shared.schema import SCHEMA_REVISION
 from tests.conftest import Database
 
@@ -89,3 +96,71 @@ def test_runtime_login_gets_only_the_runtime_role(database: Database) -> None:
     finally:
         engine.dispose()
     assert granted == [("registry_runtime",)]
+
+
+_CHECKPOINT_ROW = (
+    "INSERT INTO registry.checkpoints (tenant_id, tree_size, root_hash, chain_head, "
+    "created_at, key_id, signature, {extra}frontier) VALUES (:tenant_id, :tree_size, "
+    ":root_hash, :chain_head, :created_at, :key_id, :signature, {extra_value}'')"
+)
+
+
+def _insert(engine: sa.Engine, checkpoint: Checkpoint, *, with_note: bool) -> None:
+    sql = _CHECKPOINT_ROW.format(
+        extra="note, " if with_note else "", extra_value=":note, " if with_note else ""
+    )
+    values = dataclasses.asdict(checkpoint)
+    values["signature"] = values["signature"] or None
+    with engine.begin() as conn:
+        # A superuser bypasses RLS; replica skips the append-only triggers and the FK.
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(sa.text(sql), values)
+
+
+def test_0008_keeps_pre_note_checkpoints_verifying_and_holds_rows_to_one_kind(
+    scratch_url: str,
+    database: Database,
+    signer: LocalSigner,
+    checkpoint_key: CheckpointSigner,
+) -> None:
+    upgrade_database(scratch_url, [database.runtime_login], revision="0006")
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    legacy = sign_checkpoint(
+        tenant_id="acme",
+        tree_size=1,
+        root_hash=sha256(b"leaf"),
+        chain_head=sha256(b"chain"),
+        created_at=now,
+        signer=signer,
+    )
+    engine = sa.create_engine(scratch_url, poolclass=sa.pool.NullPool)
+    try:
+        _insert(engine, legacy, with_note=False)
+        upgrade_database(scratch_url, [database.runtime_login])
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT * FROM registry.checkpoints WHERE tenant_id = 'acme'")
+            ).all()
+        stored = [_checkpoint(row) for row in rows]
+        assert stored == [legacy]
+        verify_checkpoint(stored[0], {signer.key_id: signer.public_key})
+
+        note = sign_checkpoint(
+            tenant_id="acme",
+            tree_size=2,
+            root_hash=sha256(b"root"),
+            chain_head=sha256(b"chain 2"),
+            created_at=now,
+            signer=checkpoint_key,
+        )
+        _insert(engine, note, with_note=True)
+        both = dataclasses.replace(note, tree_size=3, signature=b"\x01" * 64)
+        with pytest.raises(
+            sa.exc.DBAPIError, match=r"violates check constraint .ck_checkpoints_note_or_signature."
+        ):
+            _insert(engine, both, with_note=True)
+        # Undoing 0008 would lose the note checkpoint: the downgrade refuses.
+        with pytest.raises(Exception, match="0008 cannot be undone"):
+            downgrade_database(scratch_url, "0007")
+    finally:
+        engine.dispose()

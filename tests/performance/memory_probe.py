@@ -80,12 +80,16 @@ def main() -> None:
     )
     signing_file = workdir / "signing.pem"
     signing_file.write_bytes(generate_ed25519_private_key_pem())
+    checkpoint_file = workdir / "checkpoint.pem"
+    checkpoint_file.write_bytes(generate_ed25519_private_key_pem())
     settings = Settings(
         database_url=runtime_url,
         jwt_public_key_file=public_file,
         jwt_issuer="memory-probe",
         jwt_audience="plant-registry",
         signing_key_file=signing_file,
+        checkpoint_key_file=checkpoint_file,
+        log_origin="registry.example.com/memory-probe",
         checkpoint_every=0,
         tenant_rate_limit_per_s=0,
     )
