@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import threading
 import time
@@ -26,8 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import replay
 from shared.core import entities
-from shared.core.canonical import canonicalize, parse_json
 from shared.core.commands import (
     CreateBatch,
     CreateEntity,
@@ -39,22 +38,17 @@ from shared.core.commands import (
 from shared.core.errors import (
     ConflictError,
     IdempotencyKeyReuseError,
-    InputError,
     NotFoundError,
     TransitionError,
     ValidationError,
     VersionConflictError,
 )
-from shared.core.hashing import chain_hash, digests_equal
 from shared.core.principal import SCOPE_ADMIN, Principal
 from shared.core.records import RecordContent, VersionRecord, seal_records
 from shared.core.signing import Signer
 from shared.integrity import RecordGuard
 from shared.repository import LogHead, Repository, TenantTransaction
 from shared.repository_tiles import TileStore
-
-# What an Idempotency-Key row stores: the seq range of the write, not its records.
-REPLAY_FORMAT = "plant-registry/idempotent-response/v2"
 
 
 def utc_now() -> datetime:
@@ -162,7 +156,9 @@ class Ledger:
                             "this Idempotency-Key was already used with a different request",
                             path="Idempotency-Key",
                         )
-                    replayed = self._replay(principal, tx, stored.body, supersede)
+                    replayed = replay.stored_records(
+                        self._guard, principal, tx, stored.body, supersede
+                    )
                     return WriteResult(replayed, replayed=True)
             # Everything this write builds on is verified before any rule reads it.
             context = tx.write_context(head.seq, context_ids)
@@ -189,81 +185,9 @@ class Ledger:
             if idempotency_key is not None:
                 # Only where the records are: a replay re-reads and re-verifies them from
                 # the log, so the row stays tiny however large the batch was.
-                body = canonicalize(
-                    {"format": REPLAY_FORMAT, "first_seq": records[0].seq, "count": len(records)}
-                )
+                body = replay.response_body(records)
                 tx.store_response(idempotency_key, command_hash, body, records[0].created_at)
         return WriteResult(tuple(records), checkpoint_size=head.checkpoint_size)
-
-    def _replay(
-        self,
-        principal: Principal,
-        tx: TenantTransaction,
-        body: bytes,
-        supersede: Supersede | None,
-    ) -> tuple[VersionRecord, ...]:
-        """The stored response's records, verified, if this caller may have them.
-
-        The stored body is a row a DBA can edit, so its records pass the guard like any
-        other; and the caller must hold what the original request needed: the same
-        tenant, and the admin scope if that supersede certified or retired.
-        """
-        records = self._stored_records(tx, body, tenant_id=principal.tenant_id)
-        if supersede is None:
-            if any(record.supersedes is not None for record in records):
-                raise self._guard.violation(
-                    "a stored create response holds a superseding version",
-                    check="replay",
-                    seq=records[0].seq,
-                )
-            return records
-        [record] = records
-        if record.entity_id != supersede.entity_id or record.supersedes is None:
-            raise self._guard.violation(
-                "the stored response is for another entity", check="replay", seq=record.seq
-            )
-        stored = tx.version(record.entity_id, record.supersedes)
-        if stored is None:
-            raise self._guard.violation(
-                f"version {record.supersedes} is missing", check="replay", seq=record.seq
-            )
-        previous = self._guard.record(stored, use="re-authorising a replay")
-        if entities.transition_needs_admin(record.entity_type, previous.status, record.status):
-            principal.require(SCOPE_ADMIN)
-        return records
-
-    def _stored_records(
-        self, tx: TenantTransaction, body: bytes, *, tenant_id: str
-    ) -> tuple[VersionRecord, ...]:
-        """The records a stored response names: a seq range, read from the log and
-        verified (each record, and the chain links between them). Rows written before
-        the range format hold the records themselves, verified the same way."""
-        try:
-            document = parse_json(body)
-        except InputError:
-            document = None
-        if not (isinstance(document, dict) and document.get("format") == REPLAY_FORMAT):
-            return self._guard.replayed(body, tenant_id=tenant_id)
-        first, count = document.get("first_seq"), document.get("count")
-        if type(first) is not int or type(count) is not int or first < 1 or count < 1:
-            raise self._guard.violation("the stored response names no seq range", check="replay")
-        stored = tx.log_range(first, count)
-        if [r.seq for r in stored] != list(range(first, first + count)):
-            raise self._guard.violation(
-                f"the records of seqs {first}..{first + count - 1} are not all in the log",
-                check="replay",
-                seq=first,
-            )
-        for previous, record in itertools.pairwise(stored):
-            if not digests_equal(
-                chain_hash(previous.chain_hash, record.leaf_hash), record.chain_hash
-            ):
-                raise self._guard.violation(
-                    f"record seq {record.seq}: its chain hash does not link to seq {previous.seq}",
-                    check="chain_hash",
-                    seq=record.seq,
-                )
-        return tuple(self._guard.records(stored, use="replaying an Idempotency-Key response"))
 
     def _seal(
         self, principal: Principal, drafts: Sequence[_Draft], head: LogHead

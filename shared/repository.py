@@ -7,11 +7,11 @@ idle-in-transaction timeouts (``Timeouts``). Appends start with ``registry.begin
 which sets the tenant and the timeouts, takes the tenant's advisory lock and returns the
 log head in one round trip.
 
-Every driver, pool and network failure leaves this module as a ``RegistryError``: a lost
-connection, a timed-out wait or a cancelled statement is a ``StorageError`` (503 with
-Retry-After), and a connection lost while COMMIT was in flight is a
-``CommitOutcomeUnknownError``, because the write may have been recorded (retrying with the
-same Idempotency-Key is safe; see docs/faults.md).
+Every driver, pool and network failure leaves this module as a ``RegistryError``
+(``shared.repository_errors``): a lost connection, a timed-out wait or a cancelled
+statement is a ``StorageError`` (503 with Retry-After), and a connection lost while
+COMMIT was in flight is a ``CommitOutcomeUnknownError``, because the write may have been
+recorded (retrying with the same Idempotency-Key is safe; see docs/faults.md).
 
 Example::
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -37,16 +37,13 @@ from sqlalchemy.engine import Engine
 
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import (
-    ConflictError,
-    InputError,
-    RegistryError,
     StorageError,
 )
 from shared.core.hashing import GENESIS_CHAIN_HASH, HASH_SIZE
 from shared.core.records import CONTENT_FIELDS, SEAL_FIELDS, RecordContent, Seal, VersionRecord
 from shared.core.signing import PublicKey
-from shared.db import is_transport_error
 from shared.limits import Limits, Timeouts
+from shared.repository_errors import translate_errors
 from shared.repository_session import Pending, Result, Row, Session
 
 # Columns are named like the record's fields, so the select list derives from them.
@@ -244,14 +241,6 @@ _EXPIRE_IDEMPOTENCY = sa.text(
 )
 _REVISION = sa.text("SELECT version_num FROM alembic_version")
 
-# Unique violations that mean "somebody appended first": the chain position or the
-# successor slot was taken. Without the advisory lock these are what stops a fork.
-_APPEND_RACE_CONSTRAINTS = {
-    "pk_entity_versions",
-    "uq_entity_versions_tenant_id_entity_id_supersedes",
-    "uq_entity_versions_tenant_id_entity_id_version",
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class LogHead:
@@ -339,95 +328,6 @@ def _checkpoint(row: Any) -> Checkpoint:
         signature=bytes(m["signature"]) if note is None else b"",
         note=bytes(note) if note is not None else None,
     )
-
-
-def _sqlstate(exc: sa_exc.DBAPIError) -> tuple[str | None, str | None]:
-    """(SQLSTATE, constraint name) from a pg8000 error, when it carries them."""
-    args = getattr(exc.orig, "args", ())
-    if args and isinstance(args[0], Mapping):
-        return args[0].get("C"), args[0].get("n")
-    return None, None
-
-
-# SQLSTATEs of a wait or statement that hit its bound, or of a session the server ended:
-# lock_not_available (lock_timeout), query_canceled (statement_timeout),
-# idle_in_transaction_session_timeout, serialization and deadlock failures.
-_TIMED_OUT = {"55P03": "a lock wait", "57014": "a statement", "25P03": "an idle transaction"}
-_RETRYABLE = {"40001", "40P01"}
-# SQLSTATE classes of a server that cannot serve now: connection exceptions, operator
-# intervention (shutdown, crash recovery, cannot connect now), insufficient resources.
-_UNAVAILABLE = ("08", "57", "53")
-
-
-def _raw_sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of an error pg8000 raised itself (not wrapped by SQLAlchemy).
-
-    The whole cause chain is searched: a refused login can surface as the broken pipe
-    pg8000 met while closing the socket, with the server's FATAL error as its context.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        details = current.args[0] if current.args else None
-        if type(current).__module__.startswith("pg8000") and isinstance(details, Mapping):
-            code = details.get("C")
-            if isinstance(code, str):
-                return code
-        current = current.__cause__ or current.__context__
-    return None
-
-
-@contextmanager
-def translate_errors() -> Iterator[None]:
-    """Turn driver, pool and network failures into the registry's errors.
-
-    Nothing that the database layer raises may escape as anything but a RegistryError:
-    pg8000 raises some transport failures raw (``ConnectionResetError`` at a ping, a
-    ``struct.error`` on a short read), and those are outages, not bugs.
-    """
-    try:
-        yield
-    except RegistryError:
-        raise
-    except sa_exc.IntegrityError as exc:
-        code, constraint = _sqlstate(exc)
-        if code == "23505" and constraint in _APPEND_RACE_CONSTRAINTS:
-            raise ConflictError(
-                "a concurrent write to this tenant's log won; retry the request",
-                constraint=constraint,
-            ) from exc
-        raise StorageError("the database refused the write", sqlstate=code) from exc
-    except sa_exc.TimeoutError as exc:
-        raise StorageError("no database connection available; retry shortly") from exc
-    except sa_exc.DBAPIError as exc:
-        code, _ = _sqlstate(exc)
-        if code is not None and code.startswith("22"):
-            # A data exception (a number the column cannot hold, say) is the caller's
-            # input that slipped past validation, not an outage.
-            raise InputError("a value in the request is out of range", sqlstate=code) from exc
-        if code in _TIMED_OUT:
-            raise StorageError(
-                f"{_TIMED_OUT[code]} took longer than its timeout; nothing was written",
-                sqlstate=code,
-            ) from exc
-        if code in _RETRYABLE:
-            raise StorageError("the database asked for a retry", sqlstate=code) from exc
-        if exc.connection_invalidated or code is None or code.startswith(_UNAVAILABLE):
-            raise StorageError("the database is unavailable; retry shortly", sqlstate=code) from exc
-        raise StorageError("the database rejected the operation", sqlstate=code) from exc
-    except (sa_exc.DisconnectionError, sa_exc.PendingRollbackError) as exc:
-        raise StorageError("the database connection was lost; retry shortly") from exc
-    except Exception as exc:
-        code = _raw_sqlstate(exc)
-        if code is not None and code.startswith(_UNAVAILABLE):
-            # The pool opens connections outside SQLAlchemy's wrapping, so a login the
-            # server refuses (starting up or recovering after a crash, shutting down,
-            # too many connections) arrives as pg8000's own error.
-            raise StorageError("the database is unavailable; retry shortly", sqlstate=code) from exc
-        if is_transport_error(exc):
-            raise StorageError("the database connection failed; retry shortly") from exc
-        raise
 
 
 def _without_data(wire: dict[str, Any]) -> dict[str, Any]:

@@ -304,7 +304,7 @@ def test_every_failure_leaves_the_repository_as_a_registry_error() -> None:
 
     import pg8000.dbapi
 
-    from shared.repository import translate_errors
+    from shared.repository_errors import translate_errors
 
     def refused(code: str) -> Exception:
         error: Exception = pg8000.dbapi.ProgrammingError({"S": "FATAL", "C": code, "M": "refused"})
