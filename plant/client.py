@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from plant.errors import EvidenceError, TransportError, from_problem
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import RegistryError, VerificationError
+from shared.core.queries import EntityPage
 from shared.core.records import VersionRecord
 from shared.core.reports import check_consistency, check_verify_report, parse_keys
 from shared.core.signing import PublicKey
@@ -132,12 +133,6 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - now)
-
-
-@dataclasses.dataclass(frozen=True)
-class EntityPage:
-    items: list[VersionRecord]
-    next_cursor: str | None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,19 +22,13 @@ from shared.core.audit import AuditMode
 from shared.core.checkpoints import Checkpoint
 from shared.core.commands import CreateBatch, CreateEntity, IdempotencyKey, Supersede
 from shared.core.principal import Principal
-from shared.core.queries import EntityHistory, GetEntity, ListEntities, ReadLog
+from shared.core.queries import EntityHistory, EntityPage, GetEntity, ListEntities, ReadLog
 from shared.core.records import VersionRecord
 from shared.ledger import WriteResult
 from shared.limits import Limits
 from shared.tilelog import LogResource
 
 __all__ = ["Document", "EntityPage", "LogPage", "RegistryAPI", "WriteResult"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EntityPage:
-    items: list[VersionRecord]
-    next_cursor: str | None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,6 +41,7 @@ from shared.core.canonical import canonicalize, parse_json
 from shared.core.errors import CanonicalizationError, InputError, NotFoundError
 from shared.core.hashing import digests_equal, sha256
 from shared.core.principal import SCOPE_READ
+from shared.core.records import VersionRecord
 
 # A record's version is a PostgreSQL integer and its seq a bigint (shared/schema.py).
 MAX_VERSION = 2**31 - 1
@@ -120,6 +121,14 @@ class ReadLog:
     scope: ClassVar[str] = SCOPE_READ
     from_seq: int
     limit: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityPage:
+    """The answer to a ListEntities: the page, and the cursor of the next one if any."""
+
+    items: list[VersionRecord]
+    next_cursor: str | None
 
 
 def _not_found(entity_id: str, version: int | None) -> NotFoundError:
