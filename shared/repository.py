@@ -31,10 +31,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from shared import repository_sql as sql
 from shared.core.checkpoints import Checkpoint
 from shared.core.errors import (
     StorageError,
@@ -45,201 +45,6 @@ from shared.core.signing import PublicKey
 from shared.limits import Limits, Timeouts
 from shared.repository_errors import translate_errors
 from shared.repository_session import Pending, Result, Row, Session
-
-# Columns are named like the record's fields, so the select list derives from them.
-_RECORD_COLUMNS = ", ".join(
-    "v.entity_id::text AS entity_id" if name == "entity_id" else f"v.{name}"
-    for name in (*CONTENT_FIELDS, *SEAL_FIELDS)
-)
-# A version is current when no version supersedes it.
-_IS_CURRENT = (
-    "NOT EXISTS (SELECT 1 FROM registry.entity_versions AS s "
-    "WHERE s.tenant_id = v.tenant_id AND s.entity_id = v.entity_id AND s.supersedes = v.version)"
-)
-# Current once record :as_of_seq was appended: in the log by then, no successor by then.
-_WAS_CURRENT = (
-    "v.seq <= :as_of_seq AND NOT EXISTS (SELECT 1 FROM registry.entity_versions AS s "
-    "WHERE s.tenant_id = v.tenant_id AND s.entity_id = v.entity_id AND s.supersedes = v.version "
-    "AND s.seq <= :as_of_seq)"
-)
-
-_SET_TENANT = sa.text("SELECT set_config('app.tenant_id', :tenant, true)")
-# The tenant and the timeouts in one round trip; all transaction-local.
-_BEGIN_TENANT = sa.text(
-    "SELECT set_config('app.tenant_id', :tenant, true), "
-    "set_config('lock_timeout', :lock_timeout, true), "
-    "set_config('statement_timeout', :statement_timeout, true), "
-    "set_config('idle_in_transaction_session_timeout', :idle_timeout, true)"
-)
-_BEGIN_APPEND = sa.text(
-    "SELECT head_seq, head_chain_hash, checkpoint_size FROM registry.begin_append("
-    ":tenant, :lock_ms, :statement_ms, :idle_ms)"
-)
-_GET_VERSION = sa.text(
-    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
-    "AND v.version = :version"
-)
-_GET_CURRENT = sa.text(
-    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
-    "ORDER BY v.version DESC LIMIT 1"
-)
-# The version of an entity that was current once record :as_of_seq was appended.
-_GET_AS_OF = sa.text(
-    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) "
-    "AND v.seq <= :as_of_seq ORDER BY v.version DESC LIMIT 1"
-)
-# The first record of the log created after a moment: the end of the prefix "as of" it.
-_FIRST_CREATED_AFTER = sa.text(
-    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.created_at > :moment ORDER BY v.seq LIMIT 1"
-)
-_HISTORY = sa.text(
-    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.entity_id = CAST(:entity_id AS uuid) ORDER BY v.version"
-)
-# The current version of each of some entities (the highest version column; the guard
-# then proves the row says what its signed bytes say).
-_CURRENT_VERSIONS = (
-    "(SELECT DISTINCT ON (c.entity_id) c.* FROM registry.entity_versions AS c "
-    "WHERE c.tenant_id = :tenant AND c.entity_id = ANY(CAST(:ids AS uuid[])) "
-    "ORDER BY c.entity_id, c.version DESC) AS v"
-)
-_CURRENT_RECORDS = sa.text(f"SELECT {_RECORD_COLUMNS} FROM {_CURRENT_VERSIONS}")
-# What a write builds on, in one round trip after the append lock: the head record with
-# its predecessor's chain hash (to check the link), and the current version of every
-# entity the write supersedes or references.
-_WRITE_CONTEXT = sa.text(
-    f"SELECT true AS is_head, {_RECORD_COLUMNS}, p.chain_hash AS previous_chain_hash "
-    "FROM registry.entity_versions AS v LEFT JOIN registry.entity_versions AS p "
-    "ON p.tenant_id = v.tenant_id AND p.seq = v.seq - 1 "
-    "WHERE v.tenant_id = :tenant AND v.seq = :head_seq "
-    f"UNION ALL SELECT false, {_RECORD_COLUMNS}, NULL::bytea FROM {_CURRENT_VERSIONS}"
-)
-# The same, for the head as it stands when the statement runs: queued right behind
-# begin_append, so it runs under the lock and finds the head begin_append returned,
-# without waiting a round trip for that head's seq.
-_WRITE_CONTEXT_AT_HEAD = sa.text(
-    _WRITE_CONTEXT.text.replace(
-        "v.seq = :head_seq",
-        "v.seq = (SELECT max(h.seq) FROM registry.entity_versions AS h "
-        "WHERE h.tenant_id = :tenant)",
-    )
-)
-_NAME_CONFLICTS = sa.text(
-    "SELECT v.name_key FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.entity_type = :entity_type "
-    "AND v.name_key = ANY(CAST(:keys AS text[])) AND v.status <> 'retired' "
-    "AND v.entity_id IS DISTINCT FROM CAST(:exclude AS uuid) "
-    f"AND {_IS_CURRENT}"
-)
-# One call for a single record or a batch of 1000 (registry.append_versions, whose plan
-# PL/pgSQL caches per session): the rows travel as one JSON document, bytes as base64
-# or hex and decoded exactly on the server, so the driver sends one text parameter
-# instead of escaping array literals character by character.
-_APPEND_VERSIONS = sa.text(
-    "SELECT registry.append_versions(:tenant, :created_at, :created_by, :key_id, "
-    "CAST(:rows AS jsonb))"
-)
-_LOG_RANGE = sa.text(
-    f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.seq >= :from_seq ORDER BY v.seq LIMIT :limit"
-)
-# A page of the log bounded by bytes as well as count: rows stop once the canonical
-# bytes before them reach :max_bytes (the row that crosses is included, so a caller can
-# tell a cut page from the end of the log).
-_LOG_PAGE = sa.text(
-    f"SELECT * FROM (SELECT {_RECORD_COLUMNS}, "
-    "sum(octet_length(v.canonical)) OVER (ORDER BY v.seq) - octet_length(v.canonical) "
-    "AS bytes_before FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.seq >= :from_seq ORDER BY v.seq LIMIT :limit) AS page "
-    "WHERE page.bytes_before < :max_bytes ORDER BY page.seq"
-)
-# The leaves of a proof travel as two concatenated blobs rather than one row per record:
-# decoding a thousand rows in the driver cost more than hashing them.
-_LEAVES = sa.text(
-    "SELECT count(*), coalesce(max(v.seq), :after), "
-    "string_agg(v.leaf_hash, ''::bytea ORDER BY v.seq), "
-    "string_agg(v.chain_hash, ''::bytea ORDER BY v.seq) "
-    "FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.seq > :after AND v.seq <= :upto"
-)
-_FIRST_MISSING_SEQ = sa.text(
-    "SELECT min(s) FROM generate_series(:after + 1, :upto) AS s WHERE NOT EXISTS ("
-    "SELECT 1 FROM registry.entity_versions AS v WHERE v.tenant_id = :tenant AND v.seq = s)"
-)
-_HEAD = sa.text(
-    "SELECT v.seq, v.chain_hash FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant ORDER BY v.seq DESC LIMIT 1"
-)
-_CHAIN_AT = sa.text(
-    "SELECT v.chain_hash FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.seq = :seq"
-)
-_CHECKPOINT_COLUMNS = (
-    "tenant_id, tree_size, root_hash, chain_head, created_at, key_id, signature, note"
-)
-_LATEST_CHECKPOINT = sa.text(
-    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
-    "WHERE tenant_id = :tenant ORDER BY tree_size DESC LIMIT 1"
-)
-_CHECKPOINT_AT = sa.text(
-    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
-    "WHERE tenant_id = :tenant AND tree_size = :size"
-)
-_FRONTIER_AT = sa.text(
-    "SELECT frontier FROM registry.checkpoints WHERE tenant_id = :tenant AND tree_size = :size"
-)
-_ALL_CHECKPOINTS = sa.text(
-    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints "
-    "WHERE tenant_id = :tenant ORDER BY tree_size"
-)
-_INSERT_CHECKPOINT = sa.text(
-    f"INSERT INTO registry.checkpoints ({_CHECKPOINT_COLUMNS}, frontier) VALUES (:tenant_id, "
-    ":tree_size, :root_hash, :chain_head, :created_at, :key_id, :signature, :note, :frontier) "
-    "ON CONFLICT (tenant_id, tree_size) DO NOTHING"
-)
-# One checkpoint signer per tenant at a time (docs/adr/0008-checkpoint-signing.md); a
-# lock of its own, so signing never holds up the tenant's appends.
-_CHECKPOINT_LOCK_KEY = "hashtextextended('plant-registry/checkpoint/' || :tenant, 0)"
-_LOCK_CHECKPOINT = sa.text(f"SELECT pg_advisory_xact_lock({_CHECKPOINT_LOCK_KEY})")
-_TRY_LOCK_CHECKPOINT = sa.text(f"SELECT pg_try_advisory_xact_lock({_CHECKPOINT_LOCK_KEY})")
-# The outbox (migration 0007): checkpoints the publisher has not confirmed, oldest first.
-_UNPUBLISHED = sa.text(
-    f"SELECT {_CHECKPOINT_COLUMNS} FROM registry.checkpoints AS c "
-    "WHERE c.tenant_id = :tenant AND NOT EXISTS (SELECT 1 FROM "
-    "registry.checkpoint_publications AS p WHERE p.tenant_id = c.tenant_id "
-    "AND p.tree_size = c.tree_size) ORDER BY c.tree_size LIMIT :limit"
-)
-_MARK_PUBLISHED = sa.text(
-    "INSERT INTO registry.checkpoint_publications (tenant_id, tree_size, created_at) "
-    "SELECT :tenant, s, :published_at FROM unnest(CAST(:sizes AS bigint[])) AS s "
-    "ON CONFLICT (tenant_id, tree_size) DO NOTHING"
-)
-_BACKLOG = sa.text(
-    "SELECT tenant_id, head_seq, checkpoint_size, first_unsigned_at, unpublished, "
-    "oldest_unpublished_at FROM registry.checkpoint_backlog(:after, :limit)"
-)
-_FIND_IDEMPOTENT = sa.text(
-    "SELECT request_hash, response_body FROM registry.idempotency_keys "
-    "WHERE tenant_id = :tenant AND idempotency_key = :key"
-)
-_INSERT_IDEMPOTENT = sa.text(
-    "INSERT INTO registry.idempotency_keys (tenant_id, idempotency_key, request_hash, "
-    "response_body, created_at) VALUES (:tenant, :key, :request_hash, :body, :created_at)"
-)
-_REGISTER_KEY = sa.text(
-    "INSERT INTO registry.signing_keys (key_id, algorithm, public_key_pem, created_at) "
-    "VALUES (:key_id, :algorithm, :pem, :created_at) ON CONFLICT (key_id) DO NOTHING"
-)
-# One bounded chunk of expiry, in its own short transaction.
-_EXPIRE_IDEMPOTENCY = sa.text(
-    "SELECT set_config('lock_timeout', :lock_timeout, true), "
-    "registry.expire_idempotency_keys(:retention_hours, :chunk)"
-)
-_REVISION = sa.text("SELECT version_num FROM alembic_version")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,26 +156,26 @@ class TenantTransaction:
 
     def version(self, entity_id: str, version: int) -> VersionRecord | None:
         row = self.conn.execute(
-            _GET_VERSION, self._params(entity_id=entity_id, version=version)
+            sql.GET_VERSION, self._params(entity_id=entity_id, version=version)
         ).first()
         return _record(row) if row else None
 
     def current(self, entity_id: str) -> VersionRecord | None:
-        row = self.conn.execute(_GET_CURRENT, self._params(entity_id=entity_id)).first()
+        row = self.conn.execute(sql.GET_CURRENT, self._params(entity_id=entity_id)).first()
         return _record(row) if row else None
 
     def current_as_of(self, entity_id: str, as_of_seq: int) -> VersionRecord | None:
         row = self.conn.execute(
-            _GET_AS_OF, self._params(entity_id=entity_id, as_of_seq=as_of_seq)
+            sql.GET_AS_OF, self._params(entity_id=entity_id, as_of_seq=as_of_seq)
         ).first()
         return _record(row) if row else None
 
     def first_created_after(self, moment: datetime) -> VersionRecord | None:
-        row = self.conn.execute(_FIRST_CREATED_AFTER, self._params(moment=moment)).first()
+        row = self.conn.execute(sql.FIRST_CREATED_AFTER, self._params(moment=moment)).first()
         return _record(row) if row else None
 
     def history(self, entity_id: str) -> list[VersionRecord]:
-        rows = self.conn.execute(_HISTORY, self._params(entity_id=entity_id))
+        rows = self.conn.execute(sql.HISTORY, self._params(entity_id=entity_id))
         return [_record(row) for row in rows]
 
     def list_current(
@@ -384,7 +189,7 @@ class TenantTransaction:
     ) -> list[VersionRecord]:
         # Entity ids are time-ordered (UUIDv7), so keyset order is creation order. Each
         # combination of filters is its own statement text, so each keeps its own plan.
-        current = _IS_CURRENT if as_of_seq is None else _WAS_CURRENT
+        current = sql.IS_CURRENT if as_of_seq is None else sql.WAS_CURRENT
         conditions = ["v.tenant_id = :tenant", current]
         if entity_type is not None:
             conditions.append("v.entity_type = :entity_type")
@@ -393,7 +198,7 @@ class TenantTransaction:
         if after_entity_id is not None:
             conditions.append("v.entity_id > CAST(:after AS uuid)")
         statement = (
-            f"SELECT {_RECORD_COLUMNS} FROM registry.entity_versions AS v "
+            f"SELECT {sql.RECORD_COLUMNS} FROM registry.entity_versions AS v "
             f"WHERE {' AND '.join(conditions)} ORDER BY v.entity_id LIMIT :limit"
         )
         params = self._params(
@@ -406,14 +211,14 @@ class TenantTransaction:
         return [_record(row) for row in self.conn.execute(statement, params)]
 
     def log_range(self, from_seq: int, limit: int) -> list[VersionRecord]:
-        rows = self.conn.execute(_LOG_RANGE, self._params(from_seq=from_seq, limit=limit))
+        rows = self.conn.execute(sql.LOG_RANGE, self._params(from_seq=from_seq, limit=limit))
         return [_record(row) for row in rows]
 
     def log_page(self, from_seq: int, limit: int, max_bytes: int) -> list[VersionRecord]:
         """Records from ``from_seq`` on, at most ``limit``, stopping at the first whose
         canonical bytes reach ``max_bytes`` in total (that one included)."""
         rows = self.conn.execute(
-            _LOG_PAGE, self._params(from_seq=from_seq, limit=limit, max_bytes=max_bytes)
+            sql.LOG_PAGE, self._params(from_seq=from_seq, limit=limit, max_bytes=max_bytes)
         )
         return [_record(row) for row in rows]
 
@@ -428,48 +233,48 @@ class TenantTransaction:
             next_seq = batch[-1].seq + 1
 
     def head(self) -> LogHead:
-        row = self.conn.execute(_HEAD, self._params()).first()
+        row = self.conn.execute(sql.HEAD, self._params()).first()
         return LogHead(row[0], bytes(row[1])) if row else LogHead(0, GENESIS_CHAIN_HASH)
 
     def chain_hash_at(self, seq: int) -> bytes | None:
         """The stored chain hash at ``seq``; the genesis hash for seq 0."""
         if seq == 0:
             return GENESIS_CHAIN_HASH
-        row = self.conn.execute(_CHAIN_AT, self._params(seq=seq)).first()
+        row = self.conn.execute(sql.CHAIN_AT, self._params(seq=seq)).first()
         return bytes(row[0]) if row else None
 
     def leaves(self, upto: int, *, after: int = 0) -> Leaves:
         """Leaf and chain hashes of the records with after < seq <= upto, in seq order."""
         count, last, leaf_blob, chain_blob = self.conn.execute(
-            _LEAVES, self._params(upto=upto, after=after)
+            sql.LEAVES, self._params(upto=upto, after=after)
         ).one()
         first_missing = None
         # Seqs are unique, so count == last - after means exactly after+1 .. last.
         if count != last - after:
             first_missing = self.conn.scalar(
-                _FIRST_MISSING_SEQ, self._params(upto=last, after=after)
+                sql.FIRST_MISSING_SEQ, self._params(upto=last, after=after)
             )
         return Leaves(
             _split_digests(leaf_blob, count), _split_digests(chain_blob, count), first_missing
         )
 
     def frontier_at(self, tree_size: int) -> bytes | None:
-        row = self.conn.execute(_FRONTIER_AT, self._params(size=tree_size)).first()
+        row = self.conn.execute(sql.FRONTIER_AT, self._params(size=tree_size)).first()
         return bytes(row[0]) if row else None
 
     def current_records(self, entity_ids: Sequence[str]) -> dict[str, VersionRecord]:
         """The current version of each entity that exists, by entity id, as stored."""
         if not entity_ids:
             return {}
-        rows = self.conn.execute(_CURRENT_RECORDS, self._params(ids=list(entity_ids)))
+        rows = self.conn.execute(sql.CURRENT_RECORDS, self._params(ids=list(entity_ids)))
         return {record.entity_id: record for record in map(_record, rows)}
 
     def prefetch_write_context(self, entity_ids: Sequence[str]) -> None:
-        """Queue ``write_context`` to travel with begin_append (see _WRITE_CONTEXT_AT_HEAD)."""
+        """Queue ``write_context`` to travel with begin_append (see sql.WRITE_CONTEXT_AT_HEAD)."""
         ids = tuple(entity_ids)
         self._prefetched_context = (
             ids,
-            self.conn.defer(_WRITE_CONTEXT_AT_HEAD, self._params(ids=list(ids))),
+            self.conn.defer(sql.WRITE_CONTEXT_AT_HEAD, self._params(ids=list(ids))),
         )
 
     def write_context(self, head_seq: int, entity_ids: Sequence[str]) -> WriteContext:
@@ -489,7 +294,7 @@ class TenantTransaction:
                     rows = None  # not the head the caller chains onto: ask for that one
         if rows is None:
             rows = self.conn.execute(
-                _WRITE_CONTEXT, self._params(head_seq=head_seq, ids=list(entity_ids))
+                sql.WRITE_CONTEXT, self._params(head_seq=head_seq, ids=list(entity_ids))
             ).all()
         head = next((row for row in rows if row.is_head), None)
         current = {r.entity_id: r for r in (_record(row) for row in rows if not row.is_head)}
@@ -507,30 +312,30 @@ class TenantTransaction:
         self, entity_type: str, name_keys: Sequence[str], exclude_entity_id: str | None = None
     ) -> set[str]:
         rows = self.conn.execute(
-            _NAME_CONFLICTS,
+            sql.NAME_CONFLICTS,
             self._params(entity_type=entity_type, keys=list(name_keys), exclude=exclude_entity_id),
         )
         return {row[0] for row in rows}
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        row = self.conn.execute(_LATEST_CHECKPOINT, self._params()).first()
+        row = self.conn.execute(sql.LATEST_CHECKPOINT, self._params()).first()
         return _checkpoint(row) if row else None
 
     def checkpoint_at(self, tree_size: int) -> Checkpoint | None:
-        row = self.conn.execute(_CHECKPOINT_AT, self._params(size=tree_size)).first()
+        row = self.conn.execute(sql.CHECKPOINT_AT, self._params(size=tree_size)).first()
         return _checkpoint(row) if row else None
 
     def checkpoints(self) -> list[Checkpoint]:
-        return [_checkpoint(row) for row in self.conn.execute(_ALL_CHECKPOINTS, self._params())]
+        return [_checkpoint(row) for row in self.conn.execute(sql.ALL_CHECKPOINTS, self._params())]
 
     def unpublished_checkpoints(self, limit: int) -> list[Checkpoint]:
         """Checkpoints not yet confirmed by the publisher, oldest first."""
-        rows = self.conn.execute(_UNPUBLISHED, self._params(limit=limit))
+        rows = self.conn.execute(sql.UNPUBLISHED, self._params(limit=limit))
         return [_checkpoint(row) for row in rows]
 
     def mark_published(self, tree_sizes: Sequence[int], published_at: datetime) -> None:
         self.conn.execute(
-            _MARK_PUBLISHED,
+            sql.MARK_PUBLISHED,
             self._params(sizes=list(tree_sizes), published_at=published_at),
         )
 
@@ -541,20 +346,22 @@ class TenantTransaction:
         waits (bounded by lock_timeout) and returns True.
         """
         if not wait:
-            return bool(self.conn.scalar(_TRY_LOCK_CHECKPOINT, self._params()))
-        self.conn.execute(_LOCK_CHECKPOINT, self._params())
+            return bool(self.conn.scalar(sql.TRY_LOCK_CHECKPOINT, self._params()))
+        self.conn.execute(sql.LOCK_CHECKPOINT, self._params())
         return True
 
     def prefetch_response(self, key: str) -> None:
         """Queue ``find_response(key)`` to travel with the transaction's first statement."""
-        self._prefetched_responses[key] = self.conn.defer(_FIND_IDEMPOTENT, self._params(key=key))
+        self._prefetched_responses[key] = self.conn.defer(
+            sql.FIND_IDEMPOTENT, self._params(key=key)
+        )
 
     def find_response(self, key: str) -> StoredResponse | None:
         pending = self._prefetched_responses.pop(key, None)
         result = (
             pending.result()
             if pending is not None
-            else self.conn.execute(_FIND_IDEMPOTENT, self._params(key=key))
+            else self.conn.execute(sql.FIND_IDEMPOTENT, self._params(key=key))
         )
         row = result.first()
         return StoredResponse(bytes(row[0]), bytes(row[1])) if row else None
@@ -579,7 +386,7 @@ class TenantTransaction:
             for record, name_key in zip(records, name_keys, strict=True)
         ]
         inserted = self.conn.scalar(
-            _APPEND_VERSIONS,
+            sql.APPEND_VERSIONS,
             {
                 "tenant": self.tenant_id,
                 "created_at": first.created_at,
@@ -593,7 +400,7 @@ class TenantTransaction:
     def insert_checkpoint(self, checkpoint: Checkpoint, frontier: bytes) -> bool:
         """Store a checkpoint and its frontier; False when one of that size exists."""
         result = self.conn.execute(
-            _INSERT_CHECKPOINT,
+            sql.INSERT_CHECKPOINT,
             {
                 "tenant_id": checkpoint.tenant_id,
                 "tree_size": checkpoint.tree_size,
@@ -613,7 +420,7 @@ class TenantTransaction:
     ) -> None:
         # Sent with COMMIT: if it fails, COMMIT answers ROLLBACK and the error is raised.
         self.conn.defer(
-            _INSERT_IDEMPOTENT,
+            sql.INSERT_IDEMPOTENT,
             self._params(key=key, request_hash=request_hash, body=body, created_at=created_at),
         )
 
@@ -650,7 +457,7 @@ class Repository:
         """A transaction under the tenant's RLS setting, for reads and checkpoint inserts."""
         with _transaction(self.engine) as session:
             # Sent with the transaction's first statement: no round trip of its own.
-            session.defer(_BEGIN_TENANT, {"tenant": tenant_id, **self._timeout_params()})
+            session.defer(sql.BEGIN_TENANT, {"tenant": tenant_id, **self._timeout_params()})
             yield TenantTransaction(session, tenant_id)
 
     @contextmanager
@@ -682,7 +489,7 @@ class Repository:
     def _begin_append(self, conn: Session, tenant_id: str) -> Pending:
         timeouts: Timeouts = self.limits.timeouts
         return conn.defer(
-            _BEGIN_APPEND,
+            sql.BEGIN_APPEND,
             {
                 "tenant": tenant_id,
                 "lock_ms": timeouts.lock_ms,
@@ -702,7 +509,7 @@ class Repository:
         """Publish a signing key's public half (idempotent; keys are never replaced)."""
         with _transaction(self.engine) as conn:
             conn.execute(
-                _REGISTER_KEY,
+                sql.REGISTER_KEY,
                 {
                     "key_id": public_key.key_id,
                     "algorithm": public_key.algorithm,
@@ -720,7 +527,7 @@ class Repository:
         for _ in range(max_chunks):
             with _transaction(self.engine) as conn:
                 _, count = conn.execute(
-                    _EXPIRE_IDEMPOTENCY,
+                    sql.EXPIRE_IDEMPOTENCY,
                     {
                         "lock_timeout": self._timeout_params()["lock_timeout"],
                         "retention_hours": retention_hours,
@@ -738,7 +545,7 @@ class Repository:
         after = ""
         while True:
             with _transaction(self.engine) as conn:
-                rows = conn.execute(_BACKLOG, {"after": after, "limit": page}).all()
+                rows = conn.execute(sql.BACKLOG, {"after": after, "limit": page}).all()
             yield from (TenantBacklog(*row) for row in rows)
             if len(rows) < page:
                 return
@@ -747,7 +554,7 @@ class Repository:
     def schema_revision(self) -> str | None:
         with _transaction(self.engine) as conn:
             try:
-                revision = conn.scalar(_REVISION)
+                revision = conn.scalar(sql.REVISION)
             except sa_exc.ProgrammingError:
                 return None
             return str(revision) if revision is not None else None

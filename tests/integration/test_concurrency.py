@@ -22,8 +22,9 @@ from shared.core.errors import ConflictError
 from shared.core.principal import Principal
 from shared.db import engine_for_url
 from shared.embedded import prepare_database
-from shared.repository import _SET_TENANT, Repository
+from shared.repository import Repository
 from shared.repository_session import Pending, Session
+from shared.repository_sql import SET_TENANT
 from shared.service import Registry
 from shared.settings import Settings
 from tests.conftest import Database
@@ -74,7 +75,7 @@ def test_concurrent_writers_never_fork_the_chain(
     _run_threads(THREADS, writer)
     expected = THREADS * CREATES_PER_THREAD * 2
     with wide_engine.begin() as conn:
-        conn.execute(_SET_TENANT, {"tenant": admin.tenant_id})
+        conn.execute(SET_TENANT, {"tenant": admin.tenant_id})
         seqs = [
             row[0]
             for row in conn.execute(
@@ -99,7 +100,7 @@ class UnlockedRepository(Repository):
     """The append path with the advisory lock removed, and a pause that makes races certain."""
 
     def _begin_append(self, conn: Session, tenant_id: str) -> Pending:
-        conn.execute(_SET_TENANT, {"tenant": tenant_id})
+        conn.execute(SET_TENANT, {"tenant": tenant_id})
         head = conn.defer(_UNLOCKED_HEAD, {"tenant": tenant_id})
         conn.flush()
         time.sleep(0.05)  # every writer reads the same head before any of them commits
