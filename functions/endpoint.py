@@ -36,10 +36,18 @@ from functions.problems import (
     problem,
 )
 from functions.routing import Route, Routes
+from shared.auth import bearer_token
 from shared.core.commands import IdempotencyKey, check_fields, parse_idempotency_key
-from shared.core.errors import InputError, NotFoundError, RegistryError
+from shared.core.errors import (
+    AuthenticationError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RegistryError,
+)
 from shared.core.principal import Principal
 from shared.registry_api import RegistryAPI, WriteResult
+from shared.scheduler_auth import SchedulerPrincipal
 from shared.settings import Settings
 
 JSON_CONTENT_TYPE = "application/json"
@@ -110,13 +118,46 @@ class Call:
 
     def authenticate(self, scope: str) -> Principal:
         """Verify the bearer token and require ``scope``: 401 or 403 otherwise."""
-        principal = self.runtime.tokens.authenticate(self.request.headers.get("Authorization"))
+        authorization = self.request.headers.get("Authorization")
+        try:
+            principal = self.runtime.tokens.authenticate(authorization)
+        except AuthenticationError:
+            self._refuse_scheduler(authorization)
+            raise
         logs.annotate(tenant=principal.tenant_id)
         principal.require(scope)
         # The tenant's request budget (429 with Retry-After once spent), after the token
         # verified, so unauthenticated noise cannot spend a real tenant's budget.
         self.registry.limits.admit_request(principal.tenant_id)
         return principal
+
+    def authenticate_scheduler(self, scope: str) -> SchedulerPrincipal | Principal:
+        """Cloud Scheduler's Google ID token where configured, else a token with ``scope``.
+
+        Only the handler of the all-tenant checkpoint sweep asks for this.
+        """
+        scheduler = self.runtime.scheduler
+        if scheduler is not None:
+            token = bearer_token(self.request.headers.get("Authorization"))
+            if scheduler.claims_google_issuer(token):
+                return scheduler.verify(token)
+        return self.authenticate(scope)
+
+    def _refuse_scheduler(self, authorization: str | None) -> None:
+        """403, not 401, for the scheduler's own valid token: it is known, just not here."""
+        scheduler = self.runtime.scheduler
+        if scheduler is None:
+            return
+        try:
+            token = bearer_token(authorization)
+            if not scheduler.claims_google_issuer(token):
+                return
+            scheduler.verify(token)
+        except AuthenticationError:
+            return  # not the scheduler's token: the registry verifier's 401 stands
+        raise PermissionDeniedError(
+            "the scheduler service account may only run the checkpoint sweep"
+        )
 
     def json_body(
         self, *, allowed: Collection[str] | None = None, batch: bool = False

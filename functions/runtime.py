@@ -24,6 +24,7 @@ from functions import logs
 from shared.auth import TokenVerifier
 from shared.core.errors import ConfigurationError
 from shared.registry_api import RegistryAPI
+from shared.scheduler_auth import SchedulerTokenVerifier
 from shared.service import Registry
 from shared.settings import Settings
 
@@ -33,6 +34,9 @@ class Runtime:
     settings: Settings
     registry: RegistryAPI
     tokens: TokenVerifier
+    # Cloud Scheduler's ID token verifier, for the checkpoint sweep only; None when the
+    # SCHEDULER_* settings are not set.
+    scheduler: SchedulerTokenVerifier | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -41,7 +45,12 @@ class Runtime:
         settings.require_service()
         # The verifier first: it is cheap and its configuration errors are the likelier.
         tokens = TokenVerifier.from_settings(settings)
-        return cls(settings=settings, registry=Registry.from_settings(settings), tokens=tokens)
+        return cls(
+            settings=settings,
+            registry=Registry.from_settings(settings),
+            tokens=tokens,
+            scheduler=SchedulerTokenVerifier.from_settings(settings),
+        )
 
 
 _log = logging.getLogger(__name__)

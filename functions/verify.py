@@ -38,6 +38,14 @@ def sign_checkpoint(call: Call) -> Reply:
     return Reply(200, call.registry.sign_checkpoint(principal).to_dict())
 
 
+def checkpoint_sweep(call: Call) -> Reply:
+    """Sign what is due in every tenant (Cloud Scheduler, every minute; ADR 0008)."""
+    call.authenticate_scheduler(SCOPE_ADMIN)
+    if call.request.content_length or "Transfer-Encoding" in call.request.headers:
+        call.json_body(allowed=())
+    return Reply(200, call.registry.checkpoint_sweep())
+
+
 def consistency(call: Call) -> Reply:
     principal = call.authenticate(SCOPE_READ)
     first = in_range("first", required_int_param(call.query, "first"), 1, MAX_SEQ)
@@ -118,6 +126,12 @@ ROUTES = function_routes(
         Route("POST", "/audit", "verify.audit", audit),
         Route("GET", "/log/checkpoint", "verify.log_checkpoint", log_checkpoint),
         Route("GET", "/log/{tile_path}", "verify.log_resource", log_resource),
+        Route(
+            "POST",
+            "/maintenance/checkpoint-sweep",
+            "verify.checkpoint_sweep",
+            checkpoint_sweep,
+        ),
         Route(
             "POST",
             "/maintenance/expire-idempotency",

@@ -18,9 +18,10 @@ Example::
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from shared.core.errors import RegistryError
 
@@ -31,6 +32,8 @@ from shared.core.errors import RegistryError
 MAX_CONCURRENT_CALLS = 16
 # Seconds a client is told to wait before retrying after a timed-out call.
 RETRY_AFTER_SECONDS = 2
+
+T = TypeVar("T")
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -65,6 +68,26 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+def within_deadline(
+    work: Callable[[], T], *, deadline_s: float, error: type[RegistryError], service: str
+) -> T:
+    """``work()`` in a worker thread, waited for at most ``deadline_s`` seconds.
+
+    A missed deadline is ``error`` (a 503 with Retry-After when ``error`` maps to one);
+    anything ``work`` raises is raised here unchanged.
+    """
+    future: Future[T] = _executor().submit(work)
+    try:
+        return future.result(timeout=deadline_s)
+    except FutureTimeoutError:
+        future.cancel()  # still queued: it never starts
+        raise error(
+            f"{service} did not answer within {deadline_s:g} s",
+            timeout_s=deadline_s,
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from None
+
+
 def call(
     session: HttpSession,
     method: str,
@@ -80,17 +103,15 @@ def call(
     A transport failure and a missed deadline are both ``error`` (a 503 with
     Retry-After); the caller checks the response's status itself.
     """
-    future: Future[Any] = _executor().submit(
-        getattr(session, method), url, timeout=deadline_s, **kwargs
-    )
+    request = getattr(session, method)
     try:
-        return future.result(timeout=deadline_s)
-    except FutureTimeoutError:
-        future.cancel()  # still queued: it never starts
-        raise error(
-            f"{service} did not answer within {deadline_s:g} s",
-            timeout_s=deadline_s,
-            retry_after=RETRY_AFTER_SECONDS,
-        ) from None
+        return within_deadline(
+            lambda: request(url, timeout=deadline_s, **kwargs),
+            deadline_s=deadline_s,
+            error=error,
+            service=service,
+        )
+    except RegistryError:
+        raise
     except Exception as exc:  # transport and credential refresh errors alike
         raise error(f"{service} request failed: {type(exc).__name__}") from exc

@@ -52,6 +52,9 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     "JWT_ISSUER": "Required iss claim.",
     "JWT_AUDIENCE": "Required aud claim.",
     "JWT_LEEWAY_SECONDS": "Clock leeway for exp/iat, at most 30 (default 10).",
+    "SCHEDULER_SERVICE_ACCOUNT": "Account whose Google ID token may run the checkpoint sweep.",
+    "SCHEDULER_AUDIENCE": "Required aud of that Google ID token (the verify function's URL).",
+    "GOOGLE_OIDC_JWKS_URL": "JWKS URL of Google's ID token keys (Google's; tests override it).",
     "SIGNING_KEY_FILE": "PEM private key that signs records.",
     "KMS_KEY_VERSION": "Cloud KMS asymmetric key version that signs instead.",
     "TRUSTED_PUBLIC_KEYS_FILE": "PEM bundle of earlier signing keys that still verify.",
@@ -83,6 +86,14 @@ DEFAULT_IDEMPOTENCY_RETENTION_HOURS = 24
 # Total deadline of one Cloud KMS or Cloud Storage call. KMS signs while the tenant's
 # append lock is held, so this stays well below DB_IDLE_IN_TX_TIMEOUT_MS (30 s).
 DEFAULT_GOOGLE_API_TIMEOUT_S = 10
+GOOGLE_OIDC_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+# Plain http is accepted for a key set on the loopback interface only (tests serve one).
+_LOOPBACK_HTTP = (
+    "http://127.0.0.1:",
+    "http://127.0.0.1/",
+    "http://localhost:",
+    "http://localhost/",
+)
 
 
 def _parse_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -181,6 +192,9 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = 10
+    scheduler_service_account: str | None = None
+    scheduler_audience: str | None = None
+    google_oidc_jwks_url: str = GOOGLE_OIDC_JWKS_URL
     signing_key_file: Path | None = None
     kms_key_version: str | None = None
     trusted_public_keys_file: Path | None = None
@@ -214,6 +228,10 @@ class Settings:
             problems.append("set either JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL, not both")
         if self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
             problems.append("JWT_JWKS_URL must be an https:// URL")
+        if bool(self.scheduler_service_account) != bool(self.scheduler_audience):
+            problems.append("set both SCHEDULER_SERVICE_ACCOUNT and SCHEDULER_AUDIENCE, or neither")
+        if not self.google_oidc_jwks_url.startswith(("https://", *_LOOPBACK_HTTP)):
+            problems.append("GOOGLE_OIDC_JWKS_URL must be an https:// URL")
         if self.checkpoint_bucket and self.checkpoint_dir is not None:
             problems.append("set either CHECKPOINT_BUCKET or CHECKPOINT_DIR, not both")
         if self.signing_key_file and self.kms_key_version:
@@ -294,6 +312,11 @@ class Settings:
         return self.log_origin or DEV_LOG_ORIGIN
 
     @property
+    def accepts_scheduler(self) -> bool:
+        """Whether the checkpoint sweep accepts the scheduler's Google ID token."""
+        return bool(self.scheduler_service_account and self.scheduler_audience)
+
+    @property
     def uses_cloud_sql(self) -> bool:
         return self.instance_connection_name is not None
 
@@ -357,6 +380,9 @@ class Settings:
                 jwt_leeway_seconds=_int(
                     env, "JWT_LEEWAY_SECONDS", 10, low=0, high=MAX_JWT_LEEWAY_SECONDS
                 ),
+                scheduler_service_account=_text(env, "SCHEDULER_SERVICE_ACCOUNT"),
+                scheduler_audience=_text(env, "SCHEDULER_AUDIENCE"),
+                google_oidc_jwks_url=_text(env, "GOOGLE_OIDC_JWKS_URL") or GOOGLE_OIDC_JWKS_URL,
                 signing_key_file=_path(env, "SIGNING_KEY_FILE"),
                 kms_key_version=_text(env, "KMS_KEY_VERSION"),
                 trusted_public_keys_file=_path(env, "TRUSTED_PUBLIC_KEYS_FILE"),

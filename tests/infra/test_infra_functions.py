@@ -86,8 +86,6 @@ PENDING_APP_SETTINGS = {
     "CHECKPOINT_RETENTION_DAYS",
     "CHECKPOINT_RETENTION_MODE",
     "WITNESSES",
-    "SCHEDULER_SERVICE_ACCOUNT",
-    "SCHEDULER_AUDIENCE",
 }
 
 
@@ -168,7 +166,7 @@ def test_scheduler_jobs_call_verify_with_their_own_identity() -> None:
     (job,) = resources("google_cloud_scheduler_job").values()
     jobs = locals_of(MODULES / "scheduler" / "main.tf")["jobs"]
     assert {j["path"] for j in jobs.values()} == {
-        "/checkpoint",
+        "/maintenance/checkpoint-sweep",
         "/maintenance/expire-idempotency",
     }
     assert jobs["checkpoint"]["schedule"] == "${var.checkpoint_schedule}"

@@ -45,7 +45,7 @@ resource "google_service_account" "scheduler" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-scheduler"
   display_name = "Plant Registry scheduled maintenance"
-  description  = "Calls verify's POST /checkpoint and /maintenance/expire-idempotency from Cloud Scheduler."
+  description  = "Calls verify's POST /maintenance/checkpoint-sweep and /maintenance/expire-idempotency from Cloud Scheduler."
 }
 
 resource "google_service_account" "builder" {

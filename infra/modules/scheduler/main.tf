@@ -3,15 +3,15 @@
 # idempotency keys once a day. Each call carries a Google-signed OIDC ID token of the
 # scheduler service account (audience: the verify function's URL). Cloud Run IAM checks
 # it (the account has roles/run.invoker on verify only); the app then accepts it in place
-# of a registry JWT only for these maintenance endpoints and only from
-# SCHEDULER_SERVICE_ACCOUNT (infra/README.md, "Scheduled calls").
+# of a registry JWT only on the checkpoint sweep and only from SCHEDULER_SERVICE_ACCOUNT
+# (infra/README.md, "Scheduled calls").
 
 locals {
   jobs = {
     checkpoint = {
-      description = "Sign due checkpoints (POST /checkpoint on verify)."
+      description = "Sign due checkpoints of every tenant (POST /maintenance/checkpoint-sweep on verify)."
       schedule    = var.checkpoint_schedule
-      path        = "/checkpoint"
+      path        = "/maintenance/checkpoint-sweep"
     }
     expire-idempotency = {
       description = "Expire idempotency keys past their retention (POST /maintenance/expire-idempotency on verify)."
