@@ -95,8 +95,8 @@ WRITE_CONTEXT_AT_HEAD = sa.text(
 )
 NAME_CONFLICTS = sa.text(
     "SELECT v.name_key FROM registry.entity_versions AS v "
-    "WHERE v.tenant_id = :tenant AND v.entity_type = :entity_type "
-    "AND v.name_key = ANY(CAST(:keys AS text[])) AND v.status <> 'retired' "
+    'WHERE v.tenant_id = :tenant AND v.entity_type = CAST(:entity_type AS text) COLLATE "C" '
+    "AND v.name_key = ANY(CAST(:keys AS text[]) COLLATE \"C\") AND v.status <> 'retired' "
     "AND v.entity_id IS DISTINCT FROM CAST(:exclude AS uuid) "
     f"AND {IS_CURRENT}"
 )

@@ -38,7 +38,7 @@ RUNTIME_ROLE = "registry_runtime"
 
 # The alembic revision the code expects; /healthz is 200 only at this revision, and a
 # test keeps it equal to the migration head.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 # Stable constraint names, so migrations and error translation can refer to them.
 NAMING_CONVENTION = {
@@ -112,7 +112,9 @@ entity_versions = Table(
     CheckConstraint(_SHA256.format(col="chain_hash"), name="chain_hash_size"),
     # Filtered lists in creation order (entity ids are UUIDv7).
     Index(None, "tenant_id", "entity_type", "entity_id"),
-    # Live names only: the index the name-uniqueness guard looks up, and small.
+    # Live names only: the index the name-uniqueness guard looks up, and small. Its
+    # entity_type and name_key compare under COLLATE "C" (migration 0009), so only
+    # the guard's "C" comparisons can use them: no other index ties with it.
     Index(
         "ix_entity_versions_live_name",
         "tenant_id",

@@ -85,7 +85,8 @@ _HOT_LOOKUPS = (
     (
         # The live-name guard of registry.append_versions.
         _EXPLAIN + "SELECT 1 FROM registry.entity_versions AS v WHERE v.tenant_id = :t "
-        "AND v.entity_type = 'Skill' AND v.name_key = 'some name' AND v.status <> 'retired' "
+        "AND v.entity_type = 'Skill' COLLATE \"C\" AND v.name_key = 'some name' COLLATE \"C\" "
+        "AND v.status <> 'retired' "
         "AND v.entity_id <> '01890000-0000-7000-8000-000000000001'",
         "ix_entity_versions_live_name",
     ),
