@@ -130,7 +130,7 @@ def test_names_are_unique_per_type_among_live_entities(
 ) -> None:
     name = unique("Skill")
     first = create(registry, admin, "Skill", skill_data(name))
-    with pytest.raises(ConflictError):
+    with pytest.raises(ConflictError, match="a Skill with this name already exists"):
         create(registry, admin, "Skill", skill_data(f"  {name.upper()} "))
     # Another type may share the name; a retired entity frees it.
     create(registry, admin, "Industry", {"name": name, "description": "d"})

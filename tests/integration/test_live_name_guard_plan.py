@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from shared.db import engine_for_url
 from shared.embedded import prepare_database
+from shared.repository import _NAME_CONFLICTS
 from tests.conftest import Database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -111,5 +112,15 @@ def test_guard_reads_constant_index_entries_per_row_without_statistics(
             inserted, read = _append(conn, tenant, [taken])
         assert inserted == 0
         assert read.get("ix_entity_versions_live_name", 0) >= 1, read
+        # The service's lookup of which name was taken goes through the same index.
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant})
+            plan = conn.execute(
+                sa.text("EXPLAIN " + _NAME_CONFLICTS.text),
+                {"tenant": tenant, "entity_type": "Skill", "keys": ["skill 0-7"], "exclude": None},
+            ).scalars()
+            scans = [line for line in plan if "Scan" in line and " v " in line]
+        assert len(scans) == 1, scans
+        assert "ix_entity_versions_live_name" in scans[0], scans
     finally:
         engine.dispose()
