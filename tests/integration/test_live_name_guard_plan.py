@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from shared.db import engine_for_url
 from shared.embedded import prepare_database
-from shared.repository import _NAME_CONFLICTS
+from shared.repository_sql import NAME_CONFLICTS
 from tests.conftest import Database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -116,7 +116,7 @@ def test_guard_reads_constant_index_entries_per_row_without_statistics(
         with engine.begin() as conn:
             conn.execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant})
             plan = conn.execute(
-                sa.text("EXPLAIN " + _NAME_CONFLICTS.text),
+                sa.text("EXPLAIN " + NAME_CONFLICTS.text),
                 {"tenant": tenant, "entity_type": "Skill", "keys": ["skill 0-7"], "exclude": None},
             ).scalars()
             scans = [line for line in plan if "Scan" in line and " v " in line]
