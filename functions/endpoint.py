@@ -156,7 +156,7 @@ class Call:
         except AuthenticationError:
             return  # not the scheduler's token: the registry verifier's 401 stands
         raise PermissionDeniedError(
-            "the scheduler service account may only run the checkpoint sweep"
+            "the scheduler service account may only run the scheduled maintenance jobs"
         )
 
     def json_body(

@@ -105,10 +105,11 @@ def audit(call: Call) -> Reply:
 
 
 def expire_idempotency(call: Call) -> Reply:
-    principal = call.authenticate(SCOPE_ADMIN)
+    """Remove expired Idempotency-Key records (Cloud Scheduler, daily; ADR 0009)."""
+    call.authenticate_scheduler(SCOPE_ADMIN)
     if call.request.content_length or "Transfer-Encoding" in call.request.headers:
         call.json_body(allowed=())
-    return Reply(200, call.registry.expire_idempotency(principal))
+    return Reply(200, call.registry.expire_idempotency())
 
 
 ROUTES = function_routes(

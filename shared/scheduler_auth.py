@@ -36,7 +36,7 @@ REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "email", "email_verified")
 
 @dataclass(frozen=True)
 class SchedulerPrincipal:
-    """The scheduler service account, authenticated. It may run the sweep and nothing else."""
+    """The scheduler service account, authenticated: it may run the scheduled jobs only."""
 
     email: str
 

@@ -379,13 +379,13 @@ class Registry:
         """The tenant's newest signed checkpoint note (C2SP tlog-tiles ``checkpoint``)."""
         return self.log_resources.checkpoint(principal)
 
-    def expire_idempotency(self, principal: Principal) -> dict[str, int]:
+    def expire_idempotency(self) -> dict[str, int]:
         """Remove Idempotency-Key records past their retention (ADR 0009), every tenant's.
 
-        A scheduled job's command (Cloud Scheduler calls it daily); admin scope. Keys are
-        kept at least ``idempotency_retention_hours``; the log itself is never touched.
+        A scheduled job's command (Cloud Scheduler calls it daily), authorised at the edge
+        like the checkpoint sweep: a registry admin or the scheduler's own identity. Keys
+        are kept at least ``idempotency_retention_hours``; the log itself is never touched.
         """
-        principal.require(SCOPE_ADMIN)
         removed = self.repository.expire_idempotency_keys(self.idempotency_retention_hours)
         return {"removed": removed, "retention_hours": self.idempotency_retention_hours}
 

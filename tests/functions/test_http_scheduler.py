@@ -255,7 +255,6 @@ def test_the_sweep_refuses_what_is_not_the_schedulers_token(
         ("verify", "POST", "/checkpoint"),
         ("verify", "GET", "/checkpoint"),
         ("verify", "POST", "/audit"),
-        ("verify", "POST", "/maintenance/expire-idempotency"),
         ("verify", "GET", "/consistency?first=1&second=1"),
         ("query", "GET", "/entities"),
         ("query", "GET", "/log"),
@@ -268,7 +267,7 @@ def test_the_schedulers_token_is_forbidden_everywhere_else(
     body = {"entity_type": "Skill", "data": {}} if target == "create" else None
     response = api.call(target, method, path, token=id_token(), json=body)
     problem = assert_problem(response, 403, "forbidden")
-    assert "checkpoint sweep" in problem["detail"]
+    assert "scheduled maintenance jobs" in problem["detail"]
 
 
 def test_a_registry_admin_may_still_run_the_sweep_and_a_writer_may_not(
@@ -338,3 +337,18 @@ def test_scheduler_settings_come_in_pairs_and_keys_over_https() -> None:
     assert settings.accepts_scheduler
     assert settings.google_oidc_jwks_url == "https://www.googleapis.com/oauth2/v3/certs"
     assert not Settings.from_env({}).accepts_scheduler
+
+
+def test_the_schedulers_token_runs_the_daily_idempotency_expiry(
+    api: Api, scheduled: runtime.Runtime
+) -> None:
+    response = api.call("verify", "POST", "/maintenance/expire-idempotency", token=id_token())
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert set(response.json or {}) == {"removed", "retention_hours"}
+    writer = f"{SCOPE_READ} {SCOPE_WRITE}"
+    forbidden = api.call("verify", "POST", "/maintenance/expire-idempotency", scopes=writer)
+    assert_problem(forbidden, 403, "forbidden")
+    refused = api.call(
+        "verify", "POST", "/maintenance/expire-idempotency", token=id_token(aud="elsewhere")
+    )
+    assert_problem(refused, 401, "unauthenticated")

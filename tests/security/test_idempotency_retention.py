@@ -50,7 +50,7 @@ def test_expiry_removes_only_keys_past_retention(
             admin, create_entity("Skill", skill_data()), idempotency_key=IdempotencyKey(key)
         )
     _age(admin_engine, admin.tenant_id, "old", 25)
-    result = registry.expire_idempotency(admin)
+    result = registry.expire_idempotency()
     assert result["retention_hours"] == 24
     assert result["removed"] >= 1
     assert _keys(admin_engine, admin.tenant_id) == {"fresh"}
