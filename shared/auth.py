@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -183,31 +183,55 @@ class TokenVerifier:
         if header.get("alg") not in algorithms:
             # Checked here as well as by PyJWT so the message names the real reason.
             raise AuthenticationError("token algorithm is not allowed for this key")
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=algorithms,
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": list(REQUIRED_CLAIMS), "verify_signature": True},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise AuthenticationError("token has expired") from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise AuthenticationError("token is not valid yet") from exc
-        except jwt.InvalidAudienceError as exc:
-            raise AuthenticationError("token audience is not accepted") from exc
-        except jwt.InvalidIssuerError as exc:
-            raise AuthenticationError("token issuer is not accepted") from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthenticationError(f"token lacks the {exc.claim} claim") from exc
-        except jwt.InvalidSignatureError as exc:
-            raise AuthenticationError("token signature does not verify") from exc
-        except jwt.PyJWTError as exc:
-            raise AuthenticationError("token is invalid") from exc
+        claims = decode_token(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=self._audience,
+            issuer=self._issuer,
+            leeway=self._leeway,
+            required=REQUIRED_CLAIMS,
+        )
         return _principal(claims)
+
+
+def decode_token(
+    token: str,
+    key: Any,
+    *,
+    algorithms: Sequence[str],
+    audience: str,
+    issuer: str | Sequence[str],
+    leeway: float,
+    required: Iterable[str],
+) -> dict[str, Any]:
+    """``jwt.decode`` with its signature and every required claim checked; a failure is an
+    AuthenticationError that names the reason (registry tokens and the scheduler's alike)."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=list(algorithms),
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
+            options={"require": list(required), "verify_signature": True},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthenticationError("token has expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise AuthenticationError("token is not valid yet") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise AuthenticationError("token audience is not accepted") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise AuthenticationError("token issuer is not accepted") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthenticationError(f"token lacks the {exc.claim} claim") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise AuthenticationError("token signature does not verify") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthenticationError("token is invalid") from exc
+    return claims
 
 
 def bearer_token(authorization: str | None) -> str:

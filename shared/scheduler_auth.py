@@ -22,7 +22,7 @@ from typing import Any
 
 import jwt
 
-from shared.auth import JWKS_CACHE_SECONDS, JWKS_REFETCH_COOLDOWN_SECONDS
+from shared.auth import JWKS_CACHE_SECONDS, JWKS_REFETCH_COOLDOWN_SECONDS, decode_token
 from shared.core.errors import AuthenticationError
 from shared.google_http import within_deadline
 from shared.settings import Settings
@@ -128,24 +128,12 @@ class SchedulerTokenVerifier:
         return SchedulerPrincipal(email=self._service_account)
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=ALGORITHMS,
-                audience=self._audience,
-                issuer=GOOGLE_ISSUERS,
-                leeway=self._leeway,
-                options={"require": list(REQUIRED_CLAIMS), "verify_signature": True},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise AuthenticationError("token has expired") from exc
-        except jwt.InvalidAudienceError as exc:
-            raise AuthenticationError("token audience is not accepted") from exc
-        except jwt.InvalidIssuerError as exc:
-            raise AuthenticationError("token issuer is not accepted") from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthenticationError(f"token lacks the {exc.claim} claim") from exc
-        except jwt.PyJWTError as exc:
-            raise AuthenticationError("token is invalid") from exc
-        return claims
+        return decode_token(
+            token,
+            key,
+            algorithms=ALGORITHMS,
+            audience=self._audience,
+            issuer=GOOGLE_ISSUERS,
+            leeway=self._leeway,
+            required=REQUIRED_CLAIMS,
+        )
