@@ -151,19 +151,29 @@ def test_batch_30_of_a_new_tenant_costs_what_batch_1_did(
         registry.create(warmup, create_entity("Skill", skill_data()))  # registers the signing key
         _fill(admin, signer.key_id)
         principal = Principal("bench", f"new-{secrets.token_hex(4)}", ALL_SCOPES)
-        timings = []
-        for _ in range(BATCHES):
-            batch = [{"entity_type": "Skill", "data": skill_data()} for _ in range(BATCH_SIZE)]
-            started = time.perf_counter()
-            registry.create(principal, parse_batch({"entities": batch}))
-            timings.append(time.perf_counter() - started)
+        timings: list[float] = []
+
+        def run_batches(count: int) -> None:
+            for _ in range(count):
+                batch = [{"entity_type": "Skill", "data": skill_data()} for _ in range(BATCH_SIZE)]
+                started = time.perf_counter()
+                registry.create(principal, parse_batch({"entities": batch}))
+                timings.append(time.perf_counter() - started)
+
+        run_batches(BATCHES)
         # The fastest of five batches at each end: noise on a shared machine only ever
         # adds time, while a plan that walks the tenant's rows slows every late batch.
+        # A burst of noise over the last five is outwaited with up to ten more batches:
+        # a plan that walks the tenant's rows only gets slower as they grow, never faster.
         first = min(timings[:5])
-        last = min(timings[-5:])
+        for _ in range(2):
+            if min(timings[BATCHES - 5 :]) / first <= MAX_RATIO:
+                break
+            run_batches(5)
+        last = min(timings[BATCHES - 5 :])
         print(
             f"\nplan stability: {OTHER_ROWS} other rows; batch 1-5 {first * 1e3:.1f} ms, "
-            f"batch {BATCHES - 4}-{BATCHES} {last * 1e3:.1f} ms, ratio {last / first:.2f}"
+            f"batch {BATCHES - 4}-{len(timings)} {last * 1e3:.1f} ms, ratio {last / first:.2f}"
         )
         assert last / first <= MAX_RATIO, [round(t * 1e3, 1) for t in timings]
         # The same, as plans: each hot lookup uses the index matching all its columns.
