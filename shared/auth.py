@@ -98,6 +98,25 @@ class StaticKey:
         return self.key, self.algorithms
 
 
+def signing_key(
+    client: jwt.PyJWKClient, header: Mapping[str, Any], *, unavailable: str
+) -> jwt.PyJWK:
+    """The key a token's ``kid`` names in a JWKS key set, or an AuthenticationError.
+
+    An unreachable key set is not the caller's fault, but the token still cannot be
+    accepted; ``unavailable`` says so without echoing the URL or the transport error.
+    """
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthenticationError("token header has no kid")
+    try:
+        return client.get_signing_key(kid)
+    except jwt.PyJWKClientConnectionError as exc:
+        raise AuthenticationError(unavailable) from exc
+    except jwt.PyJWKClientError as exc:
+        raise AuthenticationError("token is signed by an unknown key") from exc
+
+
 class JwksKeys:
     """Keys from a JWKS endpoint, cached, refetched for an unknown kid at most once a minute.
 
@@ -119,17 +138,9 @@ class JwksKeys:
         return cls(client)
 
     def key_for(self, token: str, header: Mapping[str, Any]) -> tuple[PublicKey, list[str]]:
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise AuthenticationError("token header has no kid")
-        try:
-            jwk = self._client.get_signing_key(kid)
-        except jwt.PyJWKClientConnectionError as exc:
-            # The IdP being unreachable is not the caller's fault, but we still cannot
-            # accept the token; say so without echoing the URL or the transport error.
-            raise AuthenticationError("token keys are unavailable; retry later") from exc
-        except jwt.PyJWKClientError as exc:
-            raise AuthenticationError("token is signed by an unknown key") from exc
+        jwk = signing_key(
+            self._client, header, unavailable="token keys are unavailable; retry later"
+        )
         key = jwk.key
         if not isinstance(
             key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey

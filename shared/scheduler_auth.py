@@ -22,7 +22,12 @@ from typing import Any
 
 import jwt
 
-from shared.auth import JWKS_CACHE_SECONDS, JWKS_REFETCH_COOLDOWN_SECONDS, decode_token
+from shared.auth import (
+    JWKS_CACHE_SECONDS,
+    JWKS_REFETCH_COOLDOWN_SECONDS,
+    decode_token,
+    signing_key,
+)
 from shared.core.errors import AuthenticationError
 from shared.google_http import within_deadline
 from shared.settings import Settings
@@ -111,15 +116,9 @@ class SchedulerTokenVerifier:
             raise AuthenticationError("token is not a well-formed JWT") from exc
         if header.get("alg") not in ALGORITHMS:
             raise AuthenticationError("scheduler ID tokens must be signed with RS256")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise AuthenticationError("token header has no kid")
-        try:
-            key = self._client.get_signing_key(kid)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise AuthenticationError("Google's ID token keys are unavailable") from exc
-        except jwt.PyJWKClientError as exc:
-            raise AuthenticationError("token is signed by an unknown key") from exc
+        key = signing_key(
+            self._client, header, unavailable="Google's ID token keys are unavailable"
+        )
         claims = self._decode(token, key)
         if claims.get("email") != self._service_account:
             raise AuthenticationError("token is not the scheduler service account's")

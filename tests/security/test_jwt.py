@@ -401,3 +401,26 @@ def test_jwks_hmac_key_is_never_used(ed_key: Any) -> None:
 def test_jwks_url_must_be_https() -> None:
     with pytest.raises(ConfigurationError):
         Settings(jwt_jwks_url="http://issuer.test/jwks")
+
+
+def test_jwks_token_without_a_kid_is_refused(ed_key: Any) -> None:
+    client = CountingJwksClient({"keys": [_jwk(ed_key, "k1")]}, cooldown=60)
+    token = jwt.encode(_claims(), ed_key, algorithm="EdDSA")
+    _refused(_jwks_verifier(client), token, "no kid")
+    assert client.fetches == 0  # refused before the key set is asked
+
+
+class UnreachableJwksClient(jwt.PyJWKClient):
+    """A key set endpoint that cannot be reached."""
+
+    def __init__(self) -> None:
+        super().__init__("https://issuer.test/jwks")
+
+    def fetch_data(self) -> Any:
+        raise jwt.PyJWKClientConnectionError("Fail to fetch data from the url, err: refused")
+
+
+def test_an_unreachable_jwks_is_refused_without_echoing_the_transport_error(ed_key: Any) -> None:
+    token = jwt.encode(_claims(), ed_key, algorithm="EdDSA", headers={"kid": "k1"})
+    error = _refused(_jwks_verifier(UnreachableJwksClient()), token, "keys are unavailable")
+    assert "issuer.test" not in error.detail and "refused" not in error.detail
