@@ -259,16 +259,18 @@ class KmsSigner:
 # --- wiring -------------------------------------------------------------------------
 
 
+def _read_key_file(setting: str, path: Path) -> bytes:
+    """A configured PEM key file's bytes; an unreadable one is a KeyServiceError naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise KeyServiceError(f"cannot read {setting} {path}: {exc.strerror}") from exc
+
+
 def load_signer(settings: Settings) -> Signer:
     """The configured signer: SIGNING_KEY_FILE, else KMS_KEY_VERSION, else an error."""
     if settings.signing_key_file is not None:
-        try:
-            pem = settings.signing_key_file.read_bytes()
-        except OSError as exc:
-            raise KeyServiceError(
-                f"cannot read SIGNING_KEY_FILE {settings.signing_key_file}: {exc.strerror}"
-            ) from exc
-        return LocalSigner.from_pem(pem)
+        return LocalSigner.from_pem(_read_key_file("SIGNING_KEY_FILE", settings.signing_key_file))
     if settings.kms_key_version is not None:
         return KmsSigner(settings.kms_key_version, deadline_s=settings.google_api_timeout_s)
     raise KeyServiceError(
@@ -285,12 +287,7 @@ def load_checkpoint_signer(settings: Settings) -> CheckpointSigner:
     """
     origin = settings.effective_log_origin
     if settings.checkpoint_key_file is not None:
-        try:
-            pem = settings.checkpoint_key_file.read_bytes()
-        except OSError as exc:
-            raise KeyServiceError(
-                f"cannot read CHECKPOINT_KEY_FILE {settings.checkpoint_key_file}: {exc.strerror}"
-            ) from exc
+        pem = _read_key_file("CHECKPOINT_KEY_FILE", settings.checkpoint_key_file)
         local = LocalSigner.from_pem(pem)
         if local.algorithm != ED25519:
             raise KeyServiceError(

@@ -403,3 +403,15 @@ def test_checkpoint_key_in_kms_is_ec_sign_ed25519(
     monkeypatch.setattr(keys, "_default_session", lambda: FakeKms(p256_key, "EC_SIGN_P256_SHA256"))
     with pytest.raises(KeyServiceError, match="need EC_SIGN_ED25519"):
         load_checkpoint_signer(Settings(checkpoint_kms_key_version=KEY_VERSION))
+
+
+def test_an_unreadable_key_file_is_a_key_service_error_naming_its_setting(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "absent.pem"
+    with pytest.raises(KeyServiceError) as raised:
+        load_signer(Settings(signing_key_file=missing))
+    assert f"cannot read SIGNING_KEY_FILE {missing}" in raised.value.detail
+    with pytest.raises(KeyServiceError) as raised:
+        load_checkpoint_signer(Settings(checkpoint_key_file=missing))
+    assert f"cannot read CHECKPOINT_KEY_FILE {missing}" in raised.value.detail
