@@ -125,9 +125,16 @@ class _TileAudit:
 class LogAudit:
     """Runs audits of one registry's tenants."""
 
-    def __init__(self, repository: Repository, trusted_keys: Mapping[str, PublicKey]) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        trusted_keys: Mapping[str, PublicKey],
+        *,
+        checkpoint_keys: Mapping[str, PublicKey] | None = None,
+    ) -> None:
         self._repository = repository
         self._trusted_keys = trusted_keys
+        self._checkpoint_keys = checkpoint_keys
 
     def _chunk(self, tenant_id: str, from_seq: int) -> AuditChunk:
         with self._repository.tenant_transaction(tenant_id) as tx:
@@ -146,7 +153,9 @@ class LogAudit:
         """
         with self._repository.tenant_transaction(tenant_id) as tx:
             checkpoints = tx.checkpoints()
-        auditor = LogAuditor(self._trusted_keys, checkpoints, mode=mode)
+        auditor = LogAuditor(
+            self._trusted_keys, checkpoints, mode=mode, checkpoint_keys=self._checkpoint_keys
+        )
         tiles = _TileAudit(lambda level, index: self._tile(tenant_id, level, index))
         workers: SignatureWorkers | None = None
         failure: VerificationError | None = None

@@ -94,11 +94,13 @@ class Checkpointer:
         *,
         clock: Callable[[], datetime],
         every: int = 0,
+        checkpoint_keys: Mapping[str, PublicKey] | None = None,
     ) -> None:
         self._repository = repository
         self._signer = signer
         self._guard = guard
         self._trusted_keys = trusted_keys
+        self._checkpoint_keys = checkpoint_keys
         self._publisher = publisher
         self._clock = clock
         self.every = every
@@ -237,7 +239,7 @@ class Checkpointer:
 
     def _genuine(self, checkpoint: Checkpoint, tenant_id: str, source: str) -> None:
         try:
-            verify_checkpoint(checkpoint, self._trusted_keys)
+            verify_checkpoint(checkpoint, self._trusted_keys, note_keys=self._checkpoint_keys)
         except VerificationError as exc:
             raise _violation(
                 f"the checkpoint {source} at tree size {checkpoint.tree_size} does not "

@@ -131,9 +131,16 @@ def _inclusion(
 class Evidence:
     """Proofs and verification for one registry, against signed checkpoints."""
 
-    def __init__(self, repository: Repository, trusted_keys: Mapping[str, PublicKey]) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        trusted_keys: Mapping[str, PublicKey],
+        *,
+        checkpoint_keys: Mapping[str, PublicKey] | None = None,
+    ) -> None:
         self._repository = repository
         self._trusted_keys = trusted_keys
+        self._checkpoint_keys = checkpoint_keys
 
     # --- checkpoints -----------------------------------------------------------------
 
@@ -152,7 +159,7 @@ class Evidence:
 
     def _genuine(self, checkpoint: Checkpoint) -> Checkpoint:
         try:
-            verify_checkpoint(checkpoint, self._trusted_keys)
+            verify_checkpoint(checkpoint, self._trusted_keys, note_keys=self._checkpoint_keys)
         except VerificationError as exc:
             raise RecordGuard.violation(
                 f"the stored checkpoint of tree size {checkpoint.tree_size} does not "
@@ -201,7 +208,7 @@ class Evidence:
             )
             return VerificationReport(record, previous, tuple(checks), None, None)
         try:
-            verify_checkpoint(checkpoint, self._trusted_keys)
+            verify_checkpoint(checkpoint, self._trusted_keys, note_keys=self._checkpoint_keys)
         except VerificationError as exc:
             checks.append(CheckResult("checkpoint", False, exc.detail))
             return VerificationReport(record, previous, tuple(checks), None, None)
@@ -250,7 +257,11 @@ class Evidence:
         if error is None:
             try:
                 check_consistency(
-                    first_checkpoint, second_checkpoint, proof.hashes, self._trusted_keys
+                    first_checkpoint,
+                    second_checkpoint,
+                    proof.hashes,
+                    self._trusted_keys,
+                    note_keys=self._checkpoint_keys,
                 )
             except VerificationError as exc:
                 error = exc

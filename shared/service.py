@@ -106,15 +106,18 @@ class Registry:
         # (tests of the pre-note format) they are the JSON statements of the record key.
         self.checkpoint_key = checkpoint_key
         checkpoint_signer: Signer = checkpoint_key or signer
-        # Writes build only on records the record keys signed; the evidence also trusts
-        # the checkpoint key, for checkpoints.
-        self.guard = RecordGuard(dict(trusted_keys))
+        # The two kinds of key never stand in for each other: records (and pre-note JSON
+        # checkpoints) verify only with the record keys, signed-note checkpoints only with
+        # the checkpoint key, so whoever holds one key cannot forge the other's evidence.
         self.trusted_keys = dict(trusted_keys)
-        if checkpoint_key is not None:
-            self.trusted_keys.setdefault(checkpoint_key.key_id, checkpoint_key.public_key)
+        self.checkpoint_keys: dict[str, PublicKey] | None = (
+            None if checkpoint_key is None else {checkpoint_key.key_id: checkpoint_key.public_key}
+        )
+        self.guard = RecordGuard(self.trusted_keys)
         self.ledger = Ledger(self.repository, signer, self.guard, clock=clock, new_id=new_id)
-        self.log_resources = LogResources(self.repository, self.trusted_keys)
-        self.evidence = Evidence(self.repository, self.trusted_keys)
+        separate = {"checkpoint_keys": self.checkpoint_keys}
+        self.log_resources = LogResources(self.repository, self.trusted_keys, **separate)
+        self.evidence = Evidence(self.repository, self.trusted_keys, **separate)
         self.checkpointer = Checkpointer(
             self.repository,
             checkpoint_signer,
@@ -123,8 +126,9 @@ class Registry:
             publisher or NullPublisher(),
             clock=clock,
             every=checkpoint_every,
+            **separate,
         )
-        self.log_audit = LogAudit(self.repository, self.trusted_keys)
+        self.log_audit = LogAudit(self.repository, self.trusted_keys, **separate)
         self.checkpoint_max_age = checkpoint_max_age
         self._clock = clock
         # Per tenant, in this process: (newest checkpoint size, when the first record
@@ -390,7 +394,8 @@ class Registry:
         return {"removed": removed, "retention_hours": self.idempotency_retention_hours}
 
     def public_keys(self) -> list[PublicKey]:
-        return sorted(self.trusted_keys.values(), key=lambda key: key.key_id)
+        keys = self.trusted_keys | (self.checkpoint_keys or {})
+        return sorted(keys.values(), key=lambda key: key.key_id)
 
     def log_key(self, tenant_id: str | None = None) -> dict[str, str] | None:
         """The checkpoint key as tlog clients configure it; with a tenant, its log's vkey."""

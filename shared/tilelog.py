@@ -41,9 +41,16 @@ class LogResource:
 
 
 class LogResources:
-    def __init__(self, repository: Repository, trusted_keys: Mapping[str, PublicKey]) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        trusted_keys: Mapping[str, PublicKey],
+        *,
+        checkpoint_keys: Mapping[str, PublicKey] | None = None,
+    ) -> None:
         self._repository = repository
         self._trusted_keys = trusted_keys
+        self._checkpoint_keys = checkpoint_keys
 
     def checkpoint(self, principal: Principal) -> bytes:
         """The newest checkpoint's signed note, byte for byte, once it verifies."""
@@ -58,7 +65,7 @@ class LogResources:
                 "checkpoints; the next one signed will be a note"
             )
         try:
-            verify_checkpoint(latest, self._trusted_keys)
+            verify_checkpoint(latest, self._trusted_keys, note_keys=self._checkpoint_keys)
         except VerificationError as exc:
             raise IntegrityViolationError(
                 f"the stored checkpoint at tree size {latest.tree_size} does not verify: "

@@ -187,8 +187,10 @@ class LogAuditor:
         *,
         mode: AuditMode = AuditMode.SIGNATURES,
         verify_signatures: bool = True,
+        checkpoint_keys: Mapping[str, PublicKey] | None = None,
     ) -> None:
         self._trusted_keys = trusted_keys
+        self._checkpoint_keys = checkpoint_keys
         self._checkpoints = {checkpoint.tree_size: checkpoint for checkpoint in checkpoints}
         self.mode = mode
         # Records after this seq are covered by no signed root: their own signatures are
@@ -274,7 +276,7 @@ class LogAuditor:
 
     def _check_checkpoint(self, checkpoint: Checkpoint) -> None:
         try:
-            verify_checkpoint(checkpoint, self._trusted_keys)
+            verify_checkpoint(checkpoint, self._trusted_keys, note_keys=self._checkpoint_keys)
         except VerificationError as exc:
             raise VerificationError(
                 exc.detail, check=exc.check, seq=checkpoint.tree_size, found=exc.found

@@ -92,6 +92,8 @@ def check_consistency(
     new: Checkpoint,
     proof: Sequence[bytes],
     keys: Mapping[str, PublicKey],
+    *,
+    note_keys: Mapping[str, PublicKey] | None = None,
 ) -> None:
     """Raise VerificationError unless ``new`` is a signed extension of ``old``.
 
@@ -100,8 +102,8 @@ def check_consistency(
     ``proof`` must lead from ``old``'s root to ``new``'s (``fork``). The roots come from
     the two signed checkpoints only, never from what a server says about them.
     """
-    verify_checkpoint(old, keys)
-    verify_checkpoint(new, keys)
+    verify_checkpoint(old, keys, note_keys=note_keys)
+    verify_checkpoint(new, keys, note_keys=note_keys)
     if old.tenant_id != new.tenant_id:
         raise VerificationError(
             "the checkpoints are of different logs",

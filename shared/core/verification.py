@@ -199,19 +199,30 @@ def verify_record_signature(record: VersionRecord, trusted_keys: Mapping[str, Pu
     )
 
 
-def verify_checkpoint(checkpoint: Checkpoint, trusted_keys: Mapping[str, PublicKey]) -> None:
+def verify_checkpoint(
+    checkpoint: Checkpoint,
+    trusted_keys: Mapping[str, PublicKey],
+    *,
+    note_keys: Mapping[str, PublicKey] | None = None,
+) -> None:
     """Raise unless the checkpoint is signed by a trusted key.
 
     A note checkpoint must be the tenant's log, and its note must verify with the key and
     state the checkpoint's size, root and time (``open_note_checkpoint``); a pre-note JSON
     checkpoint must carry a valid signature over its statement.
+
+    With ``note_keys`` (the log's checkpoint keys) the two kinds of key stay apart: a note
+    must be signed by a checkpoint key, a pre-note statement by a record key
+    (``trusted_keys``), so neither key can stand in for the other.
     """
-    key = trusted_keys.get(checkpoint.key_id)
+    keys = trusted_keys if note_keys is None or checkpoint.note is None else note_keys
+    key = keys.get(checkpoint.key_id)
     if key is None:
         raise VerificationError(
-            f"checkpoint key {checkpoint.key_id} is not a trusted signing key",
+            f"checkpoint key {checkpoint.key_id} is not a trusted "
+            f"{'checkpoint' if keys is note_keys else 'signing'} key",
             check="checkpoint_key",
-            expected=sorted(trusted_keys),
+            expected=sorted(keys),
             found=checkpoint.key_id,
         )
     if checkpoint.note is not None:

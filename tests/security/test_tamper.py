@@ -15,11 +15,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Engine
 
+from shared.core.checkpoints import CheckpointSigner
+from shared.core.errors import IntegrityViolationError
 from shared.core.principal import Principal
 from shared.core.queries import get_entity
 from shared.core.records import VersionRecord, seal_record
 from shared.core.signing import LocalSigner
 from shared.service import Registry
+from tests.conftest import TEST_LOG_ORIGIN
 from tests.integration.helpers import Dba, create, skill_data
 
 pytestmark = pytest.mark.integration
@@ -202,3 +205,42 @@ def test_a_forged_checkpoint_is_found(
     )
     report = _audit_failure(registry, admin)
     assert (report["first_bad_seq"], report["error"]["check"]) == (8, "checkpoint_signature")
+
+
+def test_a_record_signed_with_the_checkpoint_key_is_not_genuine(
+    registry: Registry, admin: Principal, log: list[VersionRecord], dba: Dba
+) -> None:
+    # Whoever holds the checkpoint key (it signs notes) must not be able to mint records.
+    assert registry.checkpoint_key is not None
+    for row in _forge(log, registry.checkpoint_key, None):  # type: ignore[arg-type]
+        dba.run(
+            "UPDATE registry.entity_versions SET canonical = :canonical, "
+            "data = CAST(:data AS jsonb), leaf_hash = :leaf, chain_hash = :chain, "
+            "signature = :sig, key_id = :kid WHERE tenant_id = :t AND seq = :s",
+            **{**row, "data": json.dumps(row["data"])},
+        )
+    report = _audit_failure(registry, admin)
+    assert (report["first_bad_seq"], report["error"]["check"]) == (1, "key")
+    verdict = registry.verify(admin, get_entity(log[5].entity_id)).to_dict()
+    assert verdict["valid"] is False
+    assert "key" in {c["name"] for c in verdict["checks"] if not c["ok"]}
+
+
+def test_a_checkpoint_note_signed_with_a_record_key_is_not_genuine(
+    registry: Registry, admin: Principal, log: list[VersionRecord]
+) -> None:
+    # The record key is Ed25519 too, so it could sign a well-formed note; it must not pass
+    # as the log's checkpoint key.
+    record_key = registry.signer
+    assert isinstance(record_key, LocalSigner)
+    posing = CheckpointSigner(TEST_LOG_ORIGIN, record_key.public_key, record_key.sign)
+    forger = Registry(registry.engine, record_key, registry.trusted_keys, checkpoint_key=posing)
+    forged = forger.sign_checkpoint(admin)
+    assert forged.note is not None and forged.key_id == record_key.key_id
+    report = _audit_failure(registry, admin)
+    assert (report["first_bad_seq"], report["error"]["check"]) == (8, "checkpoint_key")
+    with pytest.raises(IntegrityViolationError) as served:
+        registry.log_checkpoint(admin)
+    assert served.value.check == "checkpoint_key"
+    verdict = registry.verify(admin, get_entity(log[5].entity_id)).to_dict()
+    assert verdict["valid"] is False
