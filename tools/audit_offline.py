@@ -45,6 +45,7 @@ from shared.core.checkpoints import Checkpoint, ConsistencyProof
 from shared.core.errors import RegistryError, VerificationError
 from shared.core.reports import check_consistency, check_verify_report, parse_keys
 from shared.core.signing import PublicKey
+from tools.tiles_audit import FetchError, audit_tiles, source_for
 
 # The checks live in shared.core.reports so that the ``plant`` CLI runs the same ones.
 check_record_report = check_verify_report
@@ -157,9 +158,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     consistency.add_argument(
         "--proof", type=Path, required=True, help="GET /verify/consistency response between them"
     )
+    tiles = commands.add_parser("tiles", help="audit a whole tlog-tiles log with its vkey")
+    tiles.add_argument("source", help="base URL (…/verify/log) or a directory of the layout")
+    tiles.add_argument(
+        "--vkey", required=True, help="signed-note verifier key (GET /verify/keys?tenant=)"
+    )
+    tiles.add_argument("--origin", required=True, help="the log's origin")
+    tiles.add_argument("--token", help="Bearer token for the read API")
+    tiles.add_argument("--trusted-checkpoint", type=Path, help="a checkpoint note saved earlier")
+    tiles.add_argument("--save-checkpoint", type=Path, help="save the verified checkpoint here")
+    tiles.add_argument("--json", action="store_true", help="print the result as JSON")
     for sub in (record, log, consistency):
         sub.add_argument("--keys", type=Path, required=True, help="GET /verify/keys or PEM")
     args = parser.parse_args(argv)
+    if args.command == "tiles":
+        return _tiles_main(args)
     try:
         keys = load_keys(args.keys)
         if args.command == "record":
@@ -208,6 +221,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"OK: {summary}")
     return 0
+
+
+def _tiles_main(args: argparse.Namespace) -> int:
+    """Exit 0 valid, 1 invalid (rollback, fork, any mismatch), 2 usage or fetch error."""
+    try:
+        trusted = args.trusted_checkpoint.read_bytes() if args.trusted_checkpoint else None
+        result = audit_tiles(
+            source_for(args.source, args.token),
+            vkey=args.vkey,
+            origin=args.origin,
+            trusted=trusted,
+        )
+    except (FetchError, OSError) as exc:
+        _report(args, {"valid": None, "error": str(exc)}, f"ERROR: {exc}")
+        return 2
+    except VerificationError as failure:
+        where = f" at seq {failure.seq}" if failure.seq is not None else ""
+        _report(
+            args,
+            {"valid": False, "check": failure.check, "seq": failure.seq, "detail": failure.detail},
+            f"INVALID{where}: {failure.check}: {failure.detail}",
+        )
+        return 1
+    except (RegistryError, ValueError) as exc:
+        _report(args, {"valid": False, "check": "malformed", "detail": str(exc)}, f"INVALID: {exc}")
+        return 1
+    if args.save_checkpoint:
+        args.save_checkpoint.write_bytes(result.checkpoint_note)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(f"OK: {result.summary()}")
+    return 0
+
+
+def _report(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    if args.json:
+        print(json.dumps(document))
+    else:
+        print(text, file=sys.stderr)
 
 
 if __name__ == "__main__":
