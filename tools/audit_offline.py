@@ -7,6 +7,15 @@ and without trusting the service:
     python -m tools.audit_offline log log.json --keys keys.json --checkpoint checkpoint.json
     python -m tools.audit_offline consistency saved.json new.json --proof proof.json \
         --keys keys.json
+    python -m tools.audit_offline tiles https://host/verify/log --token T --vkey V \
+        --origin O [--trusted-checkpoint saved.note] [--save-checkpoint saved.note]
+
+``tiles`` audits a whole C2SP tlog-tiles log (the read API under ``/verify/log``, or a
+directory of the same layout) with only the log's verifier key and origin: the signed
+note, every entry (canonical record of the origin's tenant at its seq), every leaf hash,
+every tile and the root (``tools/tiles_audit.py``). A checkpoint note saved earlier must
+be the root of the first entries of the log now; a shorter log is a ``rollback``, another
+root a ``fork`` (exit 1; 2 when the log cannot be fetched).
 
 ``record`` takes a ``GET /verify/entities/{id}`` response: it re-derives the leaf hash
 from the canonical bytes, checks the chain link, the record's signature, the checkpoint's

@@ -8,6 +8,7 @@ database, for behaviour that needs the real ledger).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ import functions_framework
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from werkzeug.serving import make_server
 
 from functions import runtime
 from shared.auth import TokenVerifier
@@ -100,3 +102,14 @@ def api(apps: dict[str, Any], jwt_keys: JwtKeys, tenant: str) -> Api:
 @pytest.fixture
 def other_api(apps: dict[str, Any], jwt_keys: JwtKeys) -> Api:
     return Api(apps, jwt_keys, f"other-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def verify_url(apps: dict[str, object]) -> Iterator[str]:
+    """The verify function served over real HTTP on a loopback port."""
+    server = make_server("127.0.0.1", 0, apps["verify"], threaded=True)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)

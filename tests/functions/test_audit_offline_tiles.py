@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from functions import runtime
 from shared.core.tiles import tiles_for_size
 from tests.conftest import TEST_LOG_ORIGIN
 from tests.functions.http_support import Api
-from tests.functions.test_go_reads_live_tiles import _get, _grow, verify_url  # noqa: F401
+from tests.functions.test_go_reads_live_tiles import _get, _grow
+from tests.integration.helpers import Dba
 from tools.audit_offline import main
 
 
@@ -31,7 +33,7 @@ def test_tiles_audit_live_and_directory(
     api: Api,
     real_registry: runtime.Runtime,
     verify_url: str,
-    admin_engine: Engine,  # noqa: F811
+    admin_engine: Engine,
     tmp_path: Path,
     capsys: object,
 ) -> None:
@@ -76,3 +78,33 @@ def test_tiles_audit_live_and_directory(
     assert main([*args, base, "--token", token, "--trusted-checkpoint", str(saved),
                  "--save-checkpoint", str(newer)]) == 0  # fmt: skip
     assert main([*args, str(layout), "--trusted-checkpoint", str(newer), "--json"]) == 1
+
+
+def test_a_dba_deleting_the_tail_and_newest_checkpoints_is_caught_by_a_saved_checkpoint(
+    api: Api,
+    real_registry: runtime.Runtime,
+    verify_url: str,
+    admin_engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    origin = f"{TEST_LOG_ORIGIN}/{api.tenant}"
+    token = api.token("registry:read")
+    vkey = json.loads(_get(f"{verify_url}/keys?tenant={api.tenant}"))["log"]["vkey"]
+    base = f"{verify_url}/log"
+    args = ["tiles", "--vkey", vkey, "--origin", origin, base, "--token", token]
+    _grow(api, real_registry, 1400, 0)
+    saved = tmp_path / "saved"
+    assert main([*args, "--save-checkpoint", str(saved)]) == 0
+    assert int(saved.read_text().split("\n")[1]) == 1400
+
+    # As a superuser would: triggers off, the last 400 records, the checkpoints over them
+    # and their full tiles gone. What remains is a consistent, genuinely signed log of 1000.
+    dba = Dba(admin_engine, api.tenant)
+    dba.run("DELETE FROM registry.entity_versions WHERE tenant_id = :t AND seq > 1000")
+    dba.run("DELETE FROM registry.checkpoints WHERE tenant_id = :t AND tree_size > 1000")
+    dba.run("DELETE FROM registry.tiles WHERE tenant_id = :t AND level = 0 AND tile_index >= 3")
+    capsys.readouterr()
+    assert main(args) == 0  # on its own the shorter log is self-consistent
+    assert main([*args, "--trusted-checkpoint", str(saved), "--json"]) == 1
+    assert "rollback" in capsys.readouterr().out

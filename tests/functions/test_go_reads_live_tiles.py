@@ -14,15 +14,12 @@ older, genuinely signed checkpoint, and Go, holding the newer one, reports the r
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Engine
-from werkzeug.serving import make_server
 
 from functions import runtime
 from shared.core.commands import parse_batch
@@ -43,16 +40,6 @@ OLD = 4_000
 @pytest.fixture(scope="module")
 def tlogcheck(tmp_path_factory: pytest.TempPathFactory) -> TlogCheck:
     return build_tlogcheck(tmp_path_factory)
-
-
-@pytest.fixture
-def verify_url(apps: dict[str, object]) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, apps["verify"], threaded=True)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def _grow(api: Api, real_registry: runtime.Runtime, upto: int, have: int) -> None:
