@@ -41,7 +41,7 @@ def test_reads_never_sign_and_the_command_signs_once_per_growth(
     assert _checkpoint_sizes(registry, admin.tenant_id) == []
     first = registry.sign_checkpoint(admin)
     assert first.tree_size == 4
-    verify_checkpoint(first, registry.trusted_keys)
+    verify_checkpoint(first, registry.trusted_keys, note_keys=registry.checkpoint_keys)
     assert registry.latest_checkpoint(admin) == first
     assert registry.sign_checkpoint(admin) == first  # no growth, no new signature
     create(registry, admin, "Skill", skill_data())
@@ -77,7 +77,7 @@ def test_verify_returns_a_proof_an_auditor_can_check_offline(
     # Only the response and the public key: no database, no service code paths.
     checkpoint = Checkpoint.from_dict(report["checkpoint"])
     proof = InclusionProof.from_dict(report["inclusion_proof"])
-    verify_checkpoint(checkpoint, registry.trusted_keys)
+    verify_checkpoint(checkpoint, registry.trusted_keys, note_keys=registry.checkpoint_keys)
     merkle.verify_inclusion(
         index=proof.leaf_index,
         tree_size=proof.tree_size,
